@@ -1,0 +1,29 @@
+"""Typed, regex-routed events for Django.
+
+Modern API first, then the names of django-event-system 1.0.1, each an alias of a
+modern one, so that a project migrates by changing ``from events import`` to
+``from django_events import``.
+"""
+
+from __future__ import annotations
+
+from ._decorators import off, on
+from ._dispatcher import EventDispatcher, dispatcher
+from ._events import Event, path_from_class
+from ._legacy import Dispatcher, EventListener, GetPathFromClass
+from .exceptions import InvalidPattern
+
+__all__ = [
+    # modern
+    "Event",
+    "EventDispatcher",
+    "InvalidPattern",
+    "dispatcher",
+    "off",
+    "on",
+    "path_from_class",
+    # legacy (django-event-system 1.0.1)
+    "Dispatcher",
+    "EventListener",
+    "GetPathFromClass",
+]

@@ -1,0 +1,265 @@
+"""``EventDispatcher``: registration, dispatch, modes and the handler error policy."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import functools
+import inspect
+import logging
+import weakref
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, TypeVar, overload
+
+from django.core.signals import request_finished
+from typing_extensions import ParamSpec
+
+from . import conf
+from ._delivery import Pending, QueueSet, SyncRunner
+from ._events import Event
+from ._routing import HandlerTable, Registration, Target, describe
+
+__all__ = ["EventDispatcher", "dispatcher"]
+
+logger = logging.getLogger("django_events")
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_E = TypeVar("_E", bound=Event)
+
+_live: weakref.WeakSet[EventDispatcher] = weakref.WeakSet()
+
+
+class EventDispatcher:
+    """Routes dispatched events to the handlers registered for them.
+
+    ``mode`` is ``"gevent"`` (queue the event; a worker greenlet runs its handlers when
+    the hub gets control, and pending events are drained at ``clear_queue()``, at the end
+    of each request and at exit) or ``"sync"`` (run them before ``dispatch`` returns).
+    ``None`` follows ``DJANGO_EVENTS["MODE"]``. ``raise_handler_errors=None`` follows
+    ``DJANGO_EVENTS["RAISE_HANDLER_ERRORS"]``.
+    """
+
+    def __init__(
+        self,
+        *,
+        mode: conf.Mode | None = None,
+        raise_handler_errors: bool | None = None,
+        cache_size: int = 4096,
+    ) -> None:
+        if mode is not None and mode not in conf.MODES:
+            raise ValueError(
+                f"mode must be one of {', '.join(map(repr, conf.MODES))} or None, got {describe(mode)}"
+            )
+        if raise_handler_errors is not None and not isinstance(raise_handler_errors, bool):
+            raise TypeError(
+                f"raise_handler_errors must be a bool or None, got {describe(raise_handler_errors)}"
+            )
+        self._mode = mode
+        self._raise = raise_handler_errors
+        self._table = HandlerTable(cache_size)
+        self._queues = QueueSet(self._deliver)
+        self._sync = SyncRunner(self._deliver)
+        _live.add(self)
+
+    def __repr__(self) -> str:
+        return f"<EventDispatcher mode={self.mode!r} handlers={len(self._table.registrations)}>"
+
+    @property
+    def mode(self) -> conf.Mode:
+        """The mode in force: this dispatcher's own, else the setting's."""
+        return self._mode or conf.current().mode
+
+    # -- registration -----------------------------------------------------------------
+
+    @overload
+    def register(self, target: type[_E], handler: Callable[[_E], object]) -> None: ...
+    @overload
+    def register(self, target: str, handler: Callable[..., object]) -> None: ...
+    def register(self, target: Target, handler: Callable[..., object]) -> None:
+        """Call ``handler`` for events matching ``target``.
+
+        A regex string (matched against the whole name) gets ``handler(name, *args,
+        **kwargs)``; an Event class gets ``handler(event)``. Registering the same handler
+        for the same target again does nothing. Raises ``InvalidPattern`` for a bad regex
+        and ``TypeError`` for a handler that is not callable.
+        """
+        self._table.add(Registration.create(target, handler))
+
+    def register_many(self, targets: tuple[Target, ...], handler: Callable[..., object]) -> None:
+        """Register ``handler`` for each target, all or none (every target is checked first)."""
+        self._table.add(*(Registration.create(target, handler) for target in targets))
+
+    def unregister(self, target: Target, handler: Callable[..., object]) -> bool:
+        """Remove ``handler`` from ``target``; return whether it was registered there."""
+        return bool(self._table.remove(lambda r: not (r.target == target and r.handler == handler)))
+
+    def off(self, handler: Callable[..., object]) -> int:
+        """Remove ``handler`` from every target; return how many registrations went."""
+        return self._table.remove(lambda r: r.handler != handler)
+
+    def resolve(self, name: str) -> tuple[Registration, ...]:
+        """The registrations an event called ``name`` reaches, in the order they run."""
+        return self._table.resolve(name)
+
+    @property
+    def registrations(self) -> tuple[Registration, ...]:
+        """Every registration, in registration order."""
+        return self._table.registrations
+
+    @contextlib.contextmanager
+    def isolate(self) -> Iterator[EventDispatcher]:
+        """Context manager: on exit, the registry is exactly as it was on entry.
+
+        Handlers registered inside (``@on``, listener classes defined in a test) are
+        dropped, and handlers removed inside come back, even when the block raises.
+        """
+        saved = self._table.registrations
+        try:
+            yield self
+        finally:
+            self._table.restore(saved)
+
+    # -- dispatch ---------------------------------------------------------------------
+
+    @overload
+    def dispatch(self, event: Event, /) -> None: ...
+    @overload
+    def dispatch(self, event: str, /, *args: Any, **kwargs: Any) -> None: ...
+    def dispatch(self, event: object, /, *args: Any, **kwargs: Any) -> None:
+        """Dispatch an Event instance, or a name with arguments for its handlers."""
+        if type(event) is str:
+            name = event
+            registrations = self._table.resolve(name)
+            if name in self._table.typed_names:
+                _check_typed_targets(name, registrations, args, kwargs)
+        elif isinstance(event, Event):
+            if args or kwargs:
+                raise TypeError(
+                    f"dispatch() of an Event instance takes no other arguments, got "
+                    f"args={args!r} kwargs={kwargs!r}; put them in {type(event).__qualname__}'s fields"
+                )
+            name = event.event_name
+            registrations = self._table.resolve(name)
+            args = (event,)
+        elif isinstance(event, str):
+            self.dispatch(str(event), *args, **kwargs)
+            return
+        else:
+            hint = ""
+            if isinstance(event, type) and issubclass(event, Event):
+                hint = f"; dispatch an instance: {event.__qualname__}(...).dispatch()"
+            raise TypeError(
+                f"dispatch() expects an event name (str) or an Event instance, got {describe(event)}{hint}"
+            )
+        if not registrations:
+            return
+        item: Pending = (name, args, kwargs, registrations)
+        if (self._mode or conf.current().mode) == "sync":
+            self._sync.run(item)
+        else:
+            self._queues.put(item)
+
+    def clear_queue(self) -> None:
+        """Run this thread's pending events now (and those left by threads that ended).
+
+        Called from inside a handler it returns at once: the drain already under way runs
+        the rest in order.
+        """
+        self._queues.drain()
+
+    def pending(self) -> int:
+        """How many dispatched events are still waiting for their handlers, in all threads."""
+        return self._queues.pending()
+
+    @overload
+    def ensure_queue_is_cleared(
+        self, func: Callable[_P, Coroutine[Any, Any, _R]]
+    ) -> Callable[_P, Coroutine[Any, Any, _R]]: ...
+    @overload
+    def ensure_queue_is_cleared(self, func: Callable[_P, _R]) -> Callable[_P, _R]: ...
+    def ensure_queue_is_cleared(self, func: Callable[_P, Any]) -> Callable[_P, Any]:
+        """Decorator: run ``func``, then ``clear_queue()`` (also when ``func`` raises)."""
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def async_wrapper(*args: _P.args, **kwargs: _P.kwargs) -> Any:
+                try:
+                    return await func(*args, **kwargs)
+                finally:
+                    self.clear_queue()
+
+            return async_wrapper
+
+        @functools.wraps(func)
+        def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> Any:
+            try:
+                return func(*args, **kwargs)
+            finally:
+                self.clear_queue()
+
+        return wrapper
+
+    def _deliver(self, item: Pending) -> None:
+        name, args, kwargs, registrations = item
+        error: Exception | None = None
+        for registration in registrations:
+            try:
+                if registration.takes_event:
+                    registration.handler(args[0])
+                else:
+                    registration.handler(name, *args, **kwargs)
+            except Exception as exc:
+                raising = self._raise if self._raise is not None else conf.current().raise_handler_errors
+                if raising and error is None:
+                    error = exc
+                else:
+                    logger.exception(
+                        "handler %s failed for event %r",
+                        registration.label,
+                        name,
+                        extra={"event_name": name, "handler": registration.label},
+                    )
+        if error is not None:
+            raise error
+
+    # -- legacy names of the original package -------------------------------------------
+
+    RegisterHandler = register
+    Dispatch = dispatch
+    ClearQueue = clear_queue
+    EnsureQueueIsCleared = ensure_queue_is_cleared
+
+
+def _check_typed_targets(
+    name: str,
+    registrations: tuple[Registration, ...],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> None:
+    """A name reaching typed handlers must carry an instance of their Event class."""
+    for registration in registrations:
+        target = registration.target
+        if isinstance(target, type) and not (len(args) == 1 and not kwargs and isinstance(args[0], target)):
+            raise TypeError(
+                f"event {name!r} has handlers typed for {target!r}; dispatch an instance of it, "
+                f"not args={args!r} kwargs={kwargs!r}"
+            )
+
+
+#: The default dispatcher, shared by ``on``, ``Event.dispatch`` and the legacy API.
+dispatcher = EventDispatcher()
+
+
+def _drain_all_at_exit() -> None:
+    for live in list(_live):
+        live._queues.drain_all()
+
+
+def _drain_at_request_end(**kwargs: object) -> None:
+    for live in list(_live):
+        live.clear_queue()
+
+
+atexit.register(_drain_all_at_exit)
+request_finished.connect(_drain_at_request_end, dispatch_uid="django_events.drain_at_request_end")

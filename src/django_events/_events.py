@@ -1,0 +1,109 @@
+"""The ``Event`` base class: typed dataclass payloads with a class-level event name."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from typing_extensions import ParamSpec, Self, dataclass_transform
+
+if TYPE_CHECKING:
+    from ._dispatcher import EventDispatcher
+
+__all__ = ["Event", "path_from_class"]
+
+_P = ParamSpec("_P")
+_E = TypeVar("_E", bound="Event")
+
+
+def path_from_class(cls: type) -> str:
+    """The event name for a class: its module with ``::`` for dots, then ``::ClassName``.
+
+    >>> path_from_class(OrderPaid)  # defined in shop/events.py
+    'shop::events::OrderPaid'
+    """
+    if not isinstance(cls, type):
+        raise TypeError(f"path_from_class() expects a class, got {cls!r} ({type(cls).__name__})")
+    return f"{cls.__module__.replace('.', '::')}::{cls.__name__}"
+
+
+def _default_dispatcher() -> EventDispatcher:
+    from ._dispatcher import dispatcher
+
+    return dispatcher
+
+
+class _EventMeta(type):
+    """Only so that ``str(OrderPaid)`` is the event name, as in the original package."""
+
+    def __str__(cls) -> str:
+        return getattr(cls, "event_name", cls.__name__)
+
+
+@dataclass_transform()
+class Event(metaclass=_EventMeta):
+    """Base class of typed events; every subclass becomes a dataclass.
+
+    ``class OrderPaid(Event): order_id: int`` has the fields, ``__init__``, ``__eq__`` and
+    ``__repr__`` of a dataclass; ``class E(Event, frozen=True)`` makes it immutable. A
+    subclass that defines its own ``__init__`` (the original package's style) keeps it.
+    """
+
+    #: The name handlers match; defaults to ``path_from_class(cls)``.
+    event_name: ClassVar[str]
+    #: Legacy spelling of ``event_name`` (read and write).
+    Name: ClassVar[str]
+    #: True when the class (or an Event base) wrote its own ``__init__``: not a dataclass.
+    _legacy_init: ClassVar[bool] = False
+
+    def __init_subclass__(cls, *, frozen: bool = False, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__
+        if "event_name" in inspect.get_annotations(cls):
+            raise TypeError(
+                f"{cls.__qualname__}.event_name is annotated, which would make it a dataclass "
+                "field; assign it without an annotation: event_name = '...'"
+            )
+        name = own.get("event_name", own.get("Name", path_from_class(cls)))
+        if "event_name" in own and "Name" in own and own["Name"] != own["event_name"]:
+            raise TypeError(
+                f"{cls.__qualname__} sets event_name={own['event_name']!r} and "
+                f"Name={own['Name']!r}; set one of them"
+            )
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"{cls.__qualname__}.event_name must be a non-empty str, got {name!r}")
+        cls.event_name = cls.Name = name
+        if "__init__" in own:
+            cls._legacy_init = True
+        if cls._legacy_init:
+            return
+        try:
+            dataclasses.dataclass(frozen=frozen)(cls)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"Event class {cls.__qualname__}: {exc}") from exc
+
+    def dispatch(self) -> None:
+        """Dispatch this event through the default dispatcher."""
+        _default_dispatcher().dispatch(self)
+
+    # -- legacy -----------------------------------------------------------------
+
+    @classmethod
+    def Dispatch(cls: Callable[_P, _E], *args: _P.args, **kwargs: _P.kwargs) -> _E:
+        """Legacy: build ``cls(*args, **kwargs)``, dispatch it, run the queue, return it.
+
+        Like the original (which yielded to the hub), the calling thread's pending events
+        have been handled when this returns, in gevent mode too.
+        """
+        event = cls(*args, **kwargs)
+        default = _default_dispatcher()
+        default.dispatch(event)
+        default.clear_queue()
+        return event
+
+    @classmethod
+    def AddListener(cls, handler: Callable[[Self], object]) -> None:
+        """Legacy: register ``handler(event)`` for this event on the default dispatcher."""
+        _default_dispatcher().register(cls, handler)

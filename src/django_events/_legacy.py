@@ -1,0 +1,74 @@
+"""The original package's classes and names, as thin layers over the modern API."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+from ._dispatcher import EventDispatcher, dispatcher
+from ._events import Event, path_from_class
+from ._routing import Target, check_target
+
+__all__ = ["Dispatcher", "EventListener", "GetPathFromClass"]
+
+#: Legacy name of the default dispatcher.
+Dispatcher = dispatcher
+
+#: Legacy name of ``path_from_class``.
+GetPathFromClass = path_from_class
+
+
+class EventListener:
+    """Legacy listener: subclasses declare ``listensFor`` and ``handle``; no other set-up.
+
+    The class is instantiated once and registered when it is defined. For an Event class
+    entry ``handle(event)`` is called; for a regex entry ``handle(name, *args, **kwargs)``.
+    ``handle`` is looked up at each dispatch, so replacing it later takes effect.
+    ``class L(EventListener, dispatcher=d)`` registers on another dispatcher.
+    """
+
+    listensFor: ClassVar[Sequence[Target]]
+    _dispatcher: ClassVar[EventDispatcher]
+    _handlers: ClassVar[tuple[Callable[..., None], ...]]
+
+    def __init_subclass__(cls, *, dispatcher: EventDispatcher | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        entries = getattr(cls, "listensFor", None)
+        if not entries or isinstance(entries, (str, type)):
+            raise TypeError(
+                f"{cls.__qualname__}.listensFor must be a non-empty list of Event classes "
+                f"and/or regex strings, got {entries!r}"
+            )
+        if cls.handle is EventListener.handle:
+            raise TypeError(f"{cls.__qualname__} must define handle(self, event, *args, **kwargs)")
+        targets = [check_target(entry) for entry in entries]
+        listener = cls()
+
+        def on_event(event: Event) -> None:
+            listener.handle(event)
+
+        def on_name(name: str, *args: Any, **kwargs: Any) -> None:
+            listener.handle(name, *args, **kwargs)
+
+        for function in (on_event, on_name):
+            function.__module__ = cls.__module__
+            function.__qualname__ = f"{cls.__qualname__}.handle"
+        cls._dispatcher = dispatcher or _default()
+        cls._handlers = (on_event, on_name)
+        typed = tuple(t for t in targets if not isinstance(t, str))
+        patterns = tuple(t for t in targets if isinstance(t, str))
+        cls._dispatcher.register_many(typed, on_event)
+        cls._dispatcher.register_many(patterns, on_name)
+
+    def handle(self, event: Any, *args: Any, **kwargs: Any) -> None:
+        """Called for each matching event; subclasses must override it."""
+        raise NotImplementedError
+
+    @classmethod
+    def unregister(cls) -> int:
+        """Remove this listener from its dispatcher; return how many registrations went."""
+        return sum(cls._dispatcher.off(handler) for handler in cls._handlers)
+
+
+def _default() -> EventDispatcher:
+    return dispatcher

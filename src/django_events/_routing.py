@@ -1,0 +1,153 @@
+"""Patterns, compiled matching and the cached ``name -> handlers`` table."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+from gevent.monkey import get_original
+
+from ._events import Event
+from .exceptions import InvalidPattern
+
+__all__ = ["HandlerTable", "Registration", "Target", "check_target", "describe"]
+
+#: What a handler subscribes to: a regular expression (full match) or an Event class.
+Target = str | type[Event]
+
+#: Distinct names whose resolution is remembered; the cache is emptied when it overflows.
+DEFAULT_CACHE_SIZE: Final = 4096
+
+# A real lock even when gevent has monkey-patched threading: it guards a few dict and
+# tuple swaps, never a switch, and must work across OS threads.
+_allocate_lock = get_original("_thread", "allocate_lock")
+
+
+def describe(value: object) -> str:
+    """``'x' (str)``: a value and its type, for error messages."""
+    return f"{value!r} ({type(value).__name__})"
+
+
+def check_target(target: object) -> Target:
+    """Validate what a handler subscribes to; compile a pattern to fail early."""
+    if isinstance(target, str):
+        if not target:
+            raise InvalidPattern(target, "an empty pattern matches no event name")
+        try:
+            re.compile(target)
+        except re.error as exc:
+            raise InvalidPattern(target, str(exc)) from None
+        return target
+    if isinstance(target, type) and issubclass(target, Event) and target is not Event:
+        return target
+    raise TypeError(f"an event target must be a regex string or an Event subclass, got {describe(target)}")
+
+
+def handler_label(handler: Callable[..., object]) -> str:
+    """The handler's dotted path, as logs and ``manage.py events`` show it."""
+    module = getattr(handler, "__module__", None) or type(handler).__module__
+    qualname = getattr(handler, "__qualname__", None) or type(handler).__qualname__
+    return f"{module}.{qualname}"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Registration:
+    """One handler subscribed to one target."""
+
+    target: Target
+    handler: Callable[..., object]
+    #: ``handler(event)`` for an Event class target, else ``handler(name, *args, **kwargs)``.
+    takes_event: bool
+    label: str
+    _match: Callable[[str], object]
+
+    @classmethod
+    def create(cls, target: object, handler: object) -> Registration:
+        checked = check_target(target)
+        if not callable(handler):
+            raise TypeError(f"an event handler must be callable, got {describe(handler)}")
+        if isinstance(checked, str):
+            match: Callable[[str], object] = re.compile(checked).fullmatch
+            takes_event = False
+        else:
+            match = checked.event_name.__eq__
+            takes_event = True
+        return cls(checked, handler, takes_event, handler_label(handler), match)
+
+    def matches(self, name: str) -> bool:
+        return bool(self._match(name))
+
+    def same(self, other: Registration) -> bool:
+        return self.target == other.target and self.handler == other.handler
+
+
+class HandlerTable:
+    """Registrations in order, and a bounded cache of what each name resolves to.
+
+    Reads take no lock: registrations are an immutable tuple replaced on change, and the
+    cache is only written under the lock when no change happened during the resolution.
+    """
+
+    def __init__(self, cache_size: int = DEFAULT_CACHE_SIZE) -> None:
+        if cache_size < 1:
+            raise ValueError(f"cache_size must be at least 1, got {cache_size!r}")
+        self._lock = _allocate_lock()
+        self._registrations: tuple[Registration, ...] = ()
+        self._cache: dict[str, tuple[Registration, ...]] = {}
+        self._cache_size = cache_size
+        self._generation = 0
+        #: Names that Event-class registrations listen to: a dispatch of such a name must
+        #: carry an instance of the class.
+        self.typed_names: frozenset[str] = frozenset()
+
+    @property
+    def registrations(self) -> tuple[Registration, ...]:
+        return self._registrations
+
+    def resolve(self, name: str) -> tuple[Registration, ...]:
+        """The registrations that match ``name``, in registration order."""
+        found = self._cache.get(name)
+        if found is not None:
+            return found
+        generation = self._generation
+        found = tuple(r for r in self._registrations if r.matches(name))
+        with self._lock:
+            if generation == self._generation:
+                if len(self._cache) >= self._cache_size:
+                    self._cache.clear()
+                self._cache[name] = found
+        return found
+
+    def add(self, *registrations: Registration) -> None:
+        """Add registrations; one that is already there (same target and handler) is kept once."""
+        with self._lock:
+            current = list(self._registrations)
+            for new in registrations:
+                if not any(new.same(old) for old in current):
+                    current.append(new)
+            self._replace(tuple(current))
+
+    def restore(self, registrations: tuple[Registration, ...]) -> None:
+        """Put back a registry saved from ``registrations``."""
+        with self._lock:
+            self._replace(registrations)
+
+    def remove(self, keep: Callable[[Registration], bool]) -> int:
+        """Drop every registration for which ``keep`` is false; return how many went."""
+        with self._lock:
+            before = self._registrations
+            self._replace(tuple(r for r in before if keep(r)))
+            return len(before) - len(self._registrations)
+
+    def _replace(self, registrations: tuple[Registration, ...]) -> None:
+        self._registrations = registrations
+        self.typed_names = frozenset(
+            r.target.event_name for r in registrations if not isinstance(r.target, str)
+        )
+        self._generation += 1
+        self._cache.clear()
+
+    def cached_names(self) -> int:
+        return len(self._cache)

@@ -1,0 +1,117 @@
+"""Settings, read in one place: the ``DJANGO_EVENTS`` dict, with defaults.
+
+The parsed value is cached and refreshed when Django's ``setting_changed`` fires
+(``override_settings``), so reading it on the dispatch path is one attribute lookup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal, cast, get_args
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+
+__all__ = ["MODES", "EventSettings", "Mode", "Problem", "current", "problems"]
+
+Mode = Literal["gevent", "sync"]
+MODES: Final[tuple[Mode, ...]] = get_args(Mode)
+
+SETTING_NAME: Final = "DJANGO_EVENTS"
+
+
+@dataclass(frozen=True)
+class EventSettings:
+    """The parsed ``DJANGO_EVENTS`` setting."""
+
+    mode: Mode = "gevent"
+    raise_handler_errors: bool = False
+
+
+KNOWN_KEYS: Final = frozenset({"MODE", "RAISE_HANDLER_ERRORS"})
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the setting; ``id`` is the system check id."""
+
+    id: str
+    msg: str
+    hint: str
+
+
+def problems(raw: object) -> list[Problem]:
+    """Everything wrong with a raw ``DJANGO_EVENTS`` value (empty when it is valid)."""
+    if not isinstance(raw, Mapping):
+        return [
+            Problem(
+                "django_events.E001",
+                f"{SETTING_NAME} must be a dict, got {raw!r} ({type(raw).__name__}).",
+                f'Use a dict such as {SETTING_NAME} = {{"MODE": "sync"}}.',
+            )
+        ]
+    found: list[Problem] = []
+    for key in raw:
+        if key not in KNOWN_KEYS:
+            found.append(
+                Problem(
+                    "django_events.E002",
+                    f"{SETTING_NAME} has an unknown key {key!r}.",
+                    f"Known keys: {', '.join(sorted(KNOWN_KEYS))}.",
+                )
+            )
+    mode = raw.get("MODE", "gevent")
+    if mode not in MODES:
+        found.append(
+            Problem(
+                "django_events.E003",
+                f"{SETTING_NAME}['MODE'] is {mode!r}; expected one of {', '.join(map(repr, MODES))}.",
+                '"gevent" queues events for a worker greenlet; "sync" runs handlers inline.',
+            )
+        )
+    raise_errors = raw.get("RAISE_HANDLER_ERRORS", False)
+    if not isinstance(raise_errors, bool):
+        found.append(
+            Problem(
+                "django_events.E004",
+                f"{SETTING_NAME}['RAISE_HANDLER_ERRORS'] is {raise_errors!r}; expected True or False.",
+                "True re-raises a handler's exception after the event's other handlers ran.",
+            )
+        )
+    return found
+
+
+def _parse(raw: object) -> EventSettings:
+    found = problems(raw)
+    if found:
+        raise ImproperlyConfigured(" ".join(p.msg for p in found))
+    values = cast("Mapping[str, Any]", raw)
+    return EventSettings(
+        mode=values.get("MODE", "gevent"),
+        raise_handler_errors=values.get("RAISE_HANDLER_ERRORS", False),
+    )
+
+
+_cached: EventSettings | None = None
+
+
+def current() -> EventSettings:
+    """The settings in force; defaults while Django settings are not configured."""
+    global _cached
+    if _cached is not None:
+        return _cached
+    if not settings.configured:
+        return EventSettings()
+    _cached = _parse(getattr(settings, SETTING_NAME, {}))
+    return _cached
+
+
+def _reset(*, setting: str, **kwargs: object) -> None:
+    global _cached
+    if setting == SETTING_NAME:
+        _cached = None
+
+
+setting_changed.connect(_reset, dispatch_uid="django_events.conf.reset")

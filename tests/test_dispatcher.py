@@ -1,0 +1,568 @@
+from __future__ import annotations
+
+import asyncio
+import logging
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+from typing import Any
+
+import gevent
+import pytest
+from django.test import Client, override_settings
+
+from django_events import Dispatcher, Event, EventDispatcher, dispatcher, on
+from tests.conftest import Recorder
+
+
+class Paid(Event):
+    amount: int
+
+
+class Boom(Exception):
+    pass
+
+
+def explode(*args: object) -> None:
+    raise Boom("handler failed")
+
+
+# -- modes -----------------------------------------------------------------------------
+
+
+def test_sync_mode_runs_handlers_before_dispatch_returns(sync: EventDispatcher, recorder: Recorder) -> None:
+    sync.register("a", recorder)
+    sync.dispatch("a", 1, key="v")
+    assert recorder.calls == [("a", 1, {"key": "v"})]
+    assert sync.mode == "sync"
+
+
+def test_gevent_mode_queues_until_the_hub_gets_control(queued: EventDispatcher, recorder: Recorder) -> None:
+    queued.register("a", recorder)
+    queued.dispatch("a", 1)
+    queued.dispatch("a", 2)
+    assert recorder.calls == []
+    assert queued.pending() == 2
+    gevent.sleep(0)  # the worker greenlet runs
+    assert recorder.calls == [("a", 1), ("a", 2)]
+    assert queued.pending() == 0
+
+
+def test_clear_queue_runs_pending_events(queued: EventDispatcher, recorder: Recorder) -> None:
+    queued.register("a", recorder)
+    queued.dispatch("a")
+    queued.clear_queue()
+    assert recorder.calls == [("a",)]
+    gevent.sleep(0)  # the worker finds nothing left: nothing runs twice
+    assert recorder.calls == [("a",)]
+
+
+def test_events_nobody_listens_to_are_not_queued(queued: EventDispatcher) -> None:
+    queued.dispatch("nobody::listens")
+    assert queued.pending() == 0
+
+
+def test_mode_follows_the_setting(recorder: Recorder) -> None:
+    follower = EventDispatcher()
+    follower.register("a", recorder)
+    before = follower.mode
+    with override_settings(DJANGO_EVENTS={"MODE": "sync"}):
+        during = follower.mode
+        follower.dispatch("a")
+        assert recorder.calls == [("a",)]
+    assert (before, during, follower.mode) == ("gevent", "sync", "gevent")
+
+
+def test_bad_mode_is_rejected() -> None:
+    with pytest.raises(
+        ValueError, match=r"mode must be one of 'gevent', 'sync' or None, got 'async' \(str\)"
+    ):
+        EventDispatcher(mode="async")  # type: ignore[arg-type]
+
+
+def test_bad_raise_handler_errors_is_rejected() -> None:
+    with pytest.raises(TypeError, match=r"raise_handler_errors must be a bool or None, got 'yes' \(str\)"):
+        EventDispatcher(raise_handler_errors="yes")  # type: ignore[arg-type]
+
+
+def test_repr() -> None:
+    d = EventDispatcher(mode="sync")
+    d.register("a", explode)
+    assert repr(d) == "<EventDispatcher mode='sync' handlers=1>"
+
+
+# -- who gets what ---------------------------------------------------------------------
+
+
+def test_event_instances_reach_typed_and_pattern_handlers(sync: EventDispatcher) -> None:
+    typed, pattern = Recorder(), Recorder()
+    sync.register(Paid, typed)
+    sync.register(".*Paid", pattern)
+    event = Paid(3)
+    sync.dispatch(event)
+    assert typed.calls == [(event,)]
+    assert pattern.calls == [(Paid.event_name, event)]
+
+
+def test_dispatching_a_name_with_its_event_instance_reaches_typed_handlers(
+    sync: EventDispatcher, recorder: Recorder
+) -> None:
+    sync.register(Paid, recorder)
+    event = Paid(1)
+    sync.dispatch(Paid.event_name, event)  # the original package's spelling
+    assert recorder.calls == [(event,)]
+
+
+def test_dispatching_a_typed_name_without_an_instance_fails_in_the_caller(
+    queued: EventDispatcher, recorder: Recorder
+) -> None:
+    queued.register(Paid, recorder)
+    with pytest.raises(
+        TypeError,
+        match=r"has handlers typed for .*Paid.*; dispatch an instance of it, not args=\(1,\)",
+    ):
+        queued.dispatch(Paid.event_name, 1)
+    assert queued.pending() == 0
+
+
+def test_instance_dispatch_takes_no_extra_arguments(sync: EventDispatcher) -> None:
+    with pytest.raises(TypeError, match=r"takes no other arguments, got args=\(1,\)"):
+        sync.dispatch(Paid(1), 1)  # type: ignore[call-overload]
+
+
+@pytest.mark.parametrize("bad", [42, None, b"bytes"])
+def test_dispatch_of_a_non_event_names_the_value(sync: EventDispatcher, bad: Any) -> None:
+    with pytest.raises(TypeError, match=r"expects an event name \(str\) or an Event instance, got "):
+        sync.dispatch(bad)
+
+
+def test_dispatch_of_an_event_class_suggests_an_instance(sync: EventDispatcher) -> None:
+    with pytest.raises(TypeError, match=r"dispatch an instance: Paid\(\.\.\.\)\.dispatch\(\)"):
+        sync.dispatch(Paid)  # type: ignore[call-overload]
+
+
+def test_str_subclasses_are_names(sync: EventDispatcher, recorder: Recorder) -> None:
+    class Name(str):
+        pass
+
+    sync.register("a", recorder)
+    sync.dispatch(Name("a"))
+    assert recorder.calls == [("a",)]
+    assert type(recorder.calls[0][0]) is str
+
+
+# -- order -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["sync", "gevent"])
+def test_order(mode: Any) -> None:
+    d = EventDispatcher(mode=mode)
+    seen: list[str] = []
+
+    def first(name: str, *args: object) -> None:
+        seen.append(f"first:{name}")
+        if name == "outer":
+            d.dispatch("inner")
+            seen.append("first:after-dispatch")
+
+    def second(name: str, *args: object) -> None:
+        seen.append(f"second:{name}")
+
+    d.register(".*", first)
+    d.register(".*", second)
+    d.dispatch("outer")
+    d.dispatch("next")
+    d.clear_queue()
+    inner, after = ["first:inner", "second:inner"], ["first:next", "second:next"]
+    assert seen == [
+        "first:outer",
+        "first:after-dispatch",  # the inner event waits for the current one's handlers
+        "second:outer",
+        # sync: "next" is dispatched after "outer" returned, inner events included;
+        # gevent: queue order, and "next" was queued before the handler queued "inner".
+        *(inner + after if mode == "sync" else after + inner),
+    ]
+
+
+def test_clear_queue_inside_a_handler_does_not_reenter(queued: EventDispatcher) -> None:
+    seen: list[str] = []
+
+    def handler(name: str) -> None:
+        seen.append(name)
+        if name == "one":
+            queued.dispatch("three")
+            queued.clear_queue()  # returns at once: the running drain keeps the order
+            seen.append("after-clear")
+
+    queued.register(".*", handler)
+    queued.dispatch("one")
+    queued.dispatch("two")
+    queued.clear_queue()
+    assert seen == ["one", "after-clear", "two", "three"]
+
+
+def test_a_handler_that_yields_delays_nothing_else(queued: EventDispatcher) -> None:
+    seen: list[str] = []
+
+    def sleeper(name: str) -> None:
+        seen.append("sleeping")
+        gevent.sleep(0.01)
+        seen.append("woke")
+
+    queued.register("slow", sleeper)
+    queued.register("fast", lambda name: seen.append("fast"))
+    queued.dispatch("slow")
+    gevent.sleep(0)  # the worker starts the slow handler, which yields
+    assert seen == ["sleeping"]
+    queued.dispatch("fast")
+    queued.clear_queue()  # runs the fast one here while the worker still sleeps
+    assert seen == ["sleeping", "fast"]
+    gevent.sleep(0.05)
+    assert seen == ["sleeping", "fast", "woke"]
+
+
+# -- failures --------------------------------------------------------------------------
+
+
+def test_a_failing_handler_is_logged_and_the_others_run(
+    sync: EventDispatcher, recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    sync.register("a", explode)
+    sync.register("a", recorder)
+    with caplog.at_level(logging.ERROR, logger="django_events"):
+        sync.dispatch("a", 1)
+    assert recorder.calls == [("a", 1)]
+    [record] = caplog.records
+    assert record.name == "django_events"
+    assert record.getMessage() == "handler tests.test_dispatcher.explode failed for event 'a'"
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], Boom)
+    assert record.event_name == "a"  # type: ignore[attr-defined]
+    assert record.handler == "tests.test_dispatcher.explode"  # type: ignore[attr-defined]
+    assert "raise Boom" in caplog.text  # the traceback
+
+
+def test_gevent_worker_survives_failing_handlers(queued: EventDispatcher, recorder: Recorder) -> None:
+    queued.register("a", explode)
+    queued.register("a", recorder)
+    for i in range(200):
+        queued.dispatch("a", i)
+    gevent.sleep(0)
+    assert len(recorder.calls) == 200
+    queued.dispatch("a", "later")
+    gevent.sleep(0)
+    assert recorder.calls[-1] == ("a", "later")
+
+
+@override_settings(DJANGO_EVENTS={"RAISE_HANDLER_ERRORS": True, "MODE": "sync"})
+def test_raise_setting_raises_after_all_handlers_ran(
+    recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    dispatcher.register("a", explode)
+    dispatcher.register("a", recorder)
+    with pytest.raises(Boom):
+        dispatcher.dispatch("a")
+    assert recorder.calls == [("a",)]
+    assert caplog.records == []
+
+
+def test_raise_option_keeps_the_rest_of_the_queue() -> None:
+    d = EventDispatcher(mode="gevent", raise_handler_errors=True)
+    seen: list[str] = []
+    d.register("bad", explode)
+    d.register(".*", lambda name: seen.append(name))
+    d.dispatch("bad")
+    d.dispatch("good")
+    with pytest.raises(Boom):
+        d.clear_queue()
+    assert seen == ["bad"]
+    assert d.pending() == 1  # "good" is still queued, not lost
+    d.clear_queue()
+    assert seen == ["bad", "good"]
+
+
+def test_raise_in_sync_mode_finishes_nested_events_first(caplog: pytest.LogCaptureFixture) -> None:
+    d = EventDispatcher(mode="sync", raise_handler_errors=True)
+    seen: list[str] = []
+
+    def outer(name: str) -> None:
+        d.dispatch("inner")
+        d.dispatch("also-bad")
+        raise Boom("outer")
+
+    d.register("outer", outer)
+    d.register("inner", lambda name: seen.append(name))
+    d.register("also-bad", explode)
+    with pytest.raises(Boom, match="outer"), caplog.at_level(logging.ERROR, logger="django_events"):
+        d.dispatch("outer")
+    assert seen == ["inner"]
+    assert [r.getMessage() for r in caplog.records] == ["another handler error while raising Boom('outer')"]
+
+
+def test_several_failures_in_one_event_raise_the_first_and_log_the_rest(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    d = EventDispatcher(mode="sync", raise_handler_errors=True)
+
+    def second(name: str) -> None:
+        raise KeyError(name)
+
+    d.register("a", explode)
+    d.register("a", second)
+    with pytest.raises(Boom):
+        d.dispatch("a")
+    assert "handler tests.test_dispatcher.test_several_failures" in caplog.text
+    assert "KeyError" in caplog.text
+
+
+@pytest.mark.parametrize("exc", [KeyboardInterrupt, SystemExit])
+def test_keyboard_interrupt_and_system_exit_are_not_swallowed(
+    sync: EventDispatcher, exc: type[BaseException]
+) -> None:
+    def handler(name: str) -> None:
+        raise exc
+
+    sync.register("a", handler)
+    with pytest.raises(exc):
+        sync.dispatch("a")
+
+
+# -- threads ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["sync", "gevent"])
+def test_dispatch_from_other_threads_is_delivered_exactly_once(mode: Any) -> None:
+    d = EventDispatcher(mode=mode)
+    counts: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def count(name: str, i: int) -> None:
+        with lock:
+            counts[f"{name}:{i}"] = counts.get(f"{name}:{i}", 0) + 1
+
+    d.register("t.*", count)
+
+    def work(n: int) -> None:
+        for i in range(500):
+            d.dispatch(f"t{n}", i)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+        assert not thread.is_alive()  # nothing hangs
+    d.clear_queue()  # events of threads that ended are drained here
+    assert len(counts) == 2000
+    assert set(counts.values()) == {1}
+    assert d.pending() == 0
+
+
+def test_a_thread_without_a_hub_does_not_get_one(queued: EventDispatcher, recorder: Recorder) -> None:
+    from gevent._hub_local import get_hub_if_exists
+
+    queued.register("a", recorder)
+    hubs: list[object] = []
+
+    def work() -> None:
+        queued.dispatch("a")
+        hubs.append(get_hub_if_exists())
+        queued.clear_queue()  # the thread may drain its own queue
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join(5)
+    assert hubs == [None]
+    assert recorder.calls == [("a",)]
+
+
+def test_a_thread_with_its_own_hub_runs_its_worker_there(queued: EventDispatcher) -> None:
+    where: list[int] = []
+    queued.register("a", lambda name: where.append(threading.get_ident()))
+    idents: list[int] = []
+
+    def work() -> None:
+        hub = gevent.get_hub()
+        idents.append(threading.get_ident())
+        queued.dispatch("a")
+        gevent.sleep(0)
+        hub.destroy(destroy_loop=True)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join(5)
+    assert where == idents
+
+
+def test_a_thread_that_exits_right_after_dispatching(queued: EventDispatcher, recorder: Recorder) -> None:
+    queued.register("a", recorder)
+    thread = threading.Thread(target=lambda: queued.dispatch("a", "from-thread"))
+    thread.start()
+    thread.join(5)
+    assert queued.pending() == 1
+    queued.clear_queue()
+    assert recorder.calls == [("a", "from-thread")]
+    assert queued.pending() == 0
+
+
+def test_registration_from_another_thread(sync: EventDispatcher, recorder: Recorder) -> None:
+    thread = threading.Thread(target=lambda: sync.register("a", recorder))
+    thread.start()
+    thread.join(5)
+    sync.dispatch("a")
+    assert recorder.calls == [("a",)]
+
+
+# -- no ghosts: request end and interpreter exit ------------------------------------------
+
+
+@pytest.mark.django_db
+def test_pending_events_are_drained_at_the_end_of_each_request(recorder: Recorder) -> None:
+    dispatcher.register("from::view", recorder)
+    response = Client().get("/dispatch/from::view/?value=v")
+    assert response.content == b"pending=1"  # queued while the view ran
+    assert recorder.calls == [("from::view", "v")]  # handled by the end of the request
+    assert dispatcher.pending() == 0
+
+
+def test_pending_events_are_drained_at_interpreter_exit(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        """
+        from django_events import Dispatcher
+
+        def handler(name, value):
+            print("handled", name, value, flush=True)
+
+        Dispatcher.RegisterHandler("exit::.*", handler)
+        Dispatcher.Dispatch("exit::one", 1)
+        Dispatcher.Dispatch("exit::two", 2)
+        print("exiting with", Dispatcher.pending(), "pending", flush=True)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.splitlines() == [
+        "exiting with 2 pending",
+        "handled exit::one 1",
+        "handled exit::two 2",
+    ]
+
+
+def test_exit_drain_runs_every_threads_queue(queued: EventDispatcher, recorder: Recorder) -> None:
+    from django_events._dispatcher import _drain_all_at_exit
+
+    queued.register("a", recorder)
+    queued.dispatch("a", "main")
+    thread = threading.Thread(target=lambda: queued.dispatch("a", "thread"))
+    thread.start()
+    thread.join(5)
+    _drain_all_at_exit()
+    assert sorted(recorder.calls) == [("a", "main"), ("a", "thread")]
+    assert queued.pending() == 0
+
+
+# -- ensure_queue_is_cleared -------------------------------------------------------------
+
+
+def test_ensure_queue_is_cleared(queued: EventDispatcher, recorder: Recorder) -> None:
+    queued.register("a", recorder)
+
+    @queued.ensure_queue_is_cleared
+    def work(value: int) -> int:
+        queued.dispatch("a", value)
+        assert recorder.calls == []
+        return value * 2
+
+    assert work(21) == 42
+    assert recorder.calls == [("a", 21)]
+    assert work.__name__ == "work"
+
+
+def test_ensure_queue_is_cleared_when_the_function_raises(
+    queued: EventDispatcher, recorder: Recorder
+) -> None:
+    queued.register("a", recorder)
+
+    @queued.ensure_queue_is_cleared
+    def work() -> None:
+        queued.dispatch("a")
+        raise Boom
+
+    with pytest.raises(Boom):
+        work()
+    assert recorder.calls == [("a",)]
+
+
+def test_ensure_queue_is_cleared_on_coroutines(queued: EventDispatcher, recorder: Recorder) -> None:
+    queued.register("a", recorder)
+
+    @queued.ensure_queue_is_cleared
+    async def work() -> str:
+        queued.dispatch("a")
+        return "done"
+
+    assert asyncio.run(work()) == "done"
+    assert recorder.calls == [("a",)]
+
+
+# -- registry ----------------------------------------------------------------------------
+
+
+def test_unregister_and_off(sync: EventDispatcher, recorder: Recorder) -> None:
+    sync.register("a", recorder)
+    sync.register("b", recorder)
+    sync.register(Paid, recorder)
+    assert sync.unregister("a", recorder) is True
+    assert sync.unregister("a", recorder) is False
+    sync.dispatch("a")
+    assert recorder.calls == []
+    assert sync.off(recorder) == 2
+    sync.dispatch("b")
+    sync.dispatch(Paid(1))
+    assert recorder.calls == []
+    assert sync.registrations == ()
+
+
+def test_resolve_shows_what_would_run(sync: EventDispatcher) -> None:
+    sync.register("a.*", explode)
+    sync.register(".*", Recorder())
+    assert [r.label for r in sync.resolve("abc")] == [
+        "tests.test_dispatcher.explode",
+        "tests.conftest.Recorder",
+    ]
+
+
+def test_isolate_restores_the_registry_even_on_error(sync: EventDispatcher, recorder: Recorder) -> None:
+    sync.register("kept", recorder)
+
+    def work() -> None:
+        with sync.isolate() as inner:
+            assert inner is sync
+            sync.register("temporary", recorder)
+            sync.off(recorder)
+            raise Boom
+
+    with pytest.raises(Boom):
+        work()
+    assert [r.target for r in sync.registrations] == ["kept"]
+    sync.dispatch("kept")
+    sync.dispatch("temporary")
+    assert recorder.calls == [("kept",)]
+
+
+def test_legacy_aliases_are_the_modern_methods() -> None:
+    assert Dispatcher is dispatcher
+    assert EventDispatcher.RegisterHandler is EventDispatcher.register
+    assert EventDispatcher.Dispatch is EventDispatcher.dispatch
+    assert EventDispatcher.ClearQueue is EventDispatcher.clear_queue
+    assert EventDispatcher.EnsureQueueIsCleared is EventDispatcher.ensure_queue_is_cleared
+
+
+def test_on_targets_the_default_dispatcher(recorder: Recorder) -> None:
+    on("default::.*")(recorder)
+    Dispatcher.Dispatch("default::x")
+    Dispatcher.ClearQueue()
+    assert recorder.calls == [("default::x",)]

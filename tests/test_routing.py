@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+import re
+import threading
+
+import pytest
+
+from django_events import Event, EventDispatcher, InvalidPattern
+from django_events._routing import HandlerTable, Registration, check_target, describe, handler_label
+from tests.conftest import Recorder
+
+
+class Ping(Event):
+    pass
+
+
+def noop(*args: object) -> None:
+    pass
+
+
+def other(*args: object) -> None:
+    pass
+
+
+def test_patterns_match_the_whole_name(sync: EventDispatcher, recorder: Recorder) -> None:
+    sync.register("event::name", recorder)
+    sync.dispatch("event::name::longer")
+    sync.dispatch("prefix::event::name")
+    sync.dispatch("event::name")
+    assert recorder.calls == [("event::name",)]
+
+
+def test_regex_patterns(sync: EventDispatcher, recorder: Recorder) -> None:
+    sync.register("events::db::.*::created", recorder)
+    sync.dispatch("events::db::shop::models::Order::created", "order")
+    sync.dispatch("events::db::shop::models::Order::updated", "order")
+    assert recorder.calls == [("events::db::shop::models::Order::created", "order")]
+
+
+def test_invalid_regex_quotes_the_pattern() -> None:
+    with pytest.raises(InvalidPattern, match=re.escape("invalid event pattern 'event::(': ")) as info:
+        check_target("event::(")
+    assert info.value.pattern == "event::("
+    assert isinstance(info.value, ValueError)
+
+
+def test_empty_pattern_is_invalid() -> None:
+    with pytest.raises(InvalidPattern, match="empty pattern"):
+        check_target("")
+
+
+@pytest.mark.parametrize("bad", [42, None, int, Event, b"bytes"])
+def test_bad_targets_name_the_value(bad: object) -> None:
+    with pytest.raises(TypeError, match=re.escape(f"got {describe(bad)}")):
+        check_target(bad)
+
+
+def test_non_callable_handler_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match=r"handler must be callable, got 'nope' \(str\)"):
+        Registration.create("x", "nope")
+
+
+def test_labels_are_dotted_paths() -> None:
+    assert handler_label(noop) == "tests.test_routing.noop"
+    assert handler_label(Recorder()) == "tests.conftest.Recorder"
+    assert handler_label(Recorder().__call__) == "tests.conftest.Recorder.__call__"
+
+
+def test_resolve_returns_handlers_in_registration_order() -> None:
+    table = HandlerTable()
+    first, second, third = Recorder("1"), Recorder("2"), Recorder("3")
+    table.add(Registration.create("a.*", first))
+    table.add(Registration.create(Ping, second))
+    table.add(Registration.create(".*", third))
+    assert [r.handler for r in table.resolve("abc")] == [first, third]
+    assert [r.handler for r in table.resolve(Ping.event_name)] == [second, third]
+    assert table.resolve(Ping.event_name)[0].takes_event
+
+
+def test_same_handler_and_target_registers_once() -> None:
+    table = HandlerTable()
+    table.add(Registration.create("x", noop))
+    table.add(Registration.create("x", noop), Registration.create("y", noop))
+    table.add(Registration.create("x", other))
+    assert [(r.target, r.handler) for r in table.registrations] == [
+        ("x", noop),
+        ("y", noop),
+        ("x", other),
+    ]
+
+
+def test_cache_is_used_and_invalidated() -> None:
+    table = HandlerTable()
+    table.add(Registration.create("a", noop))
+    assert [r.handler for r in table.resolve("a")] == [noop]
+    assert table.resolve("a") is table.resolve("a")  # cached
+    assert table.cached_names() == 1
+    table.add(Registration.create("a", other))
+    assert table.cached_names() == 0
+    assert [r.handler for r in table.resolve("a")] == [noop, other]
+    assert table.remove(lambda r: r.handler is not noop) == 1
+    assert [r.handler for r in table.resolve("a")] == [other]
+
+
+def test_cache_is_bounded() -> None:
+    table = HandlerTable(cache_size=10)
+    table.add(Registration.create("name-.*", noop))
+    for i in range(1000):
+        assert len(table.resolve(f"name-{i}")) == 1
+        assert table.cached_names() <= 10
+
+
+def test_cache_size_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="cache_size must be at least 1, got 0"):
+        HandlerTable(cache_size=0)
+
+
+def test_resolution_racing_a_registration_is_not_cached() -> None:
+    table = HandlerTable()
+    started, release = threading.Event(), threading.Event()
+
+    def slow_match(name: str) -> bool:
+        started.set()
+        release.wait(5)
+        return True
+
+    slow = Registration("slow", noop, False, "slow", slow_match)
+    table.add(slow)
+    result: list[tuple[Registration, ...]] = []
+    thread = threading.Thread(target=lambda: result.append(table.resolve("n")))
+    thread.start()
+    assert started.wait(5)
+    table.add(Registration.create("n", other))  # changes the table mid-resolution
+    release.set()
+    thread.join(5)
+    assert [r.handler for r in result[0]] == [noop]  # what that resolution saw
+    assert table.cached_names() == 0  # ...but it was not cached as the answer
+    assert [r.handler for r in table.resolve("n")] == [noop, other]
+
+
+def test_typed_names_follow_registrations() -> None:
+    table = HandlerTable()
+    assert table.typed_names == frozenset()
+    table.add(Registration.create(Ping, noop))
+    assert table.typed_names == {Ping.event_name}
+    table.remove(lambda r: False)
+    assert table.typed_names == frozenset()
