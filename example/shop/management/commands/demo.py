@@ -1,0 +1,48 @@
+"""`python manage.py demo`: dispatches events in gevent mode and in sync mode."""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+from typing import Any
+
+import gevent
+from django.core.management.base import BaseCommand
+from django.test import override_settings
+
+from django_events import Dispatcher, dispatcher
+from shop.events import LegacyOrderShipped, OrderPaid
+
+
+class Command(BaseCommand):
+    help = "Show django_events dispatching in gevent mode and in sync mode."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        print(f"== gevent mode (the default): {dispatcher!r}")
+        OrderPaid(order_id=1, amount=Decimal("9.99")).dispatch()
+        Dispatcher.Dispatch("shop::legacy::hello", "world", greeting="hi")
+        print(f"dispatched 2 events; {dispatcher.pending()} wait for the hub")
+        print("gevent.sleep(0) gives the hub control, and the worker greenlet runs them:")
+        gevent.sleep(0)
+
+        print("a dispatch from another OS thread returns at once (the original hung):")
+        thread = threading.Thread(target=lambda: Dispatcher.Dispatch("shop::stock::restocked", 12))
+        thread.start()
+        thread.join()
+        print(f"  the thread ended with {dispatcher.pending()} pending; clear_queue() runs it here:")
+        dispatcher.clear_queue()
+
+        print("legacy LegacyOrderShipped.Dispatch(...) returns once its handlers ran:")
+        LegacyOrderShipped.Dispatch(7, "DHL")
+
+        print("a failing handler is logged; the event's other handlers still run:")
+        Dispatcher.Dispatch("shop::stock::low", "widgets")
+        Dispatcher.ClearQueue()
+
+        with override_settings(DJANGO_EVENTS={"MODE": "sync"}):
+            print(f"\n== sync mode (DJANGO_EVENTS = {{'MODE': 'sync'}}): {dispatcher!r}")
+            print("handlers run before dispatch() returns:")
+            OrderPaid(order_id=2, amount=Decimal("20.00")).dispatch()
+            Dispatcher.Dispatch("shop::legacy::bye", "world")
+            print(f"{dispatcher.pending()} pending")
+        print("\ndemo finished")
