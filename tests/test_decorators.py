@@ -90,6 +90,16 @@ def test_off_default_dispatcher(recorder: Recorder) -> None:
     assert dispatcher.registrations == ()
 
 
+def test_off_without_a_dispatcher_removes_it_from_every_dispatcher(
+    sync: EventDispatcher, recorder: Recorder
+) -> None:
+    on("a")(recorder)
+    on("b", dispatcher=sync)(recorder)
+    assert off(recorder) == 2
+    sync.dispatch("b")
+    assert recorder.calls == []
+
+
 def test_off_an_event_listener_class(sync: EventDispatcher) -> None:
     class Listener(EventListener, dispatcher=sync):
         listensFor = [Shipped, "x::.*"]

@@ -203,7 +203,7 @@ def test_clear_queue_inside_a_handler_does_not_reenter(queued: EventDispatcher) 
     assert seen == ["one", "after-clear", "two", "three"]
 
 
-def test_a_handler_that_yields_delays_nothing_else(queued: EventDispatcher) -> None:
+def test_a_handler_that_yields_keeps_the_order(queued: EventDispatcher) -> None:
     seen: list[str] = []
 
     def sleeper(name: str) -> None:
@@ -217,10 +217,41 @@ def test_a_handler_that_yields_delays_nothing_else(queued: EventDispatcher) -> N
     gevent.sleep(0)  # the worker starts the slow handler, which yields
     assert seen == ["sleeping"]
     queued.dispatch("fast")
-    queued.clear_queue()  # runs the fast one here while the worker still sleeps
-    assert seen == ["sleeping", "fast"]
-    gevent.sleep(0.05)
-    assert seen == ["sleeping", "fast", "woke"]
+    queued.clear_queue()  # waits for the worker's drain: one consumer, dispatch order
+    assert seen == ["sleeping", "woke", "fast"]
+
+
+def test_several_greenlets_wait_for_one_drain(queued: EventDispatcher) -> None:
+    seen: list[str] = []
+
+    def sleeper(name: str) -> None:
+        gevent.sleep(0.01)
+        seen.append(name)
+
+    queued.register(".*", sleeper)
+    queued.dispatch("first")
+    gevent.sleep(0)  # the worker is inside the first handler
+    queued.dispatch("second")
+    waiters = [gevent.spawn(queued.clear_queue) for _ in range(3)]
+    assert [w.get(timeout=5) for w in waiters] == [None, None, None]
+    assert seen == ["first", "second"]
+
+
+def test_a_handler_that_yields_does_not_block_other_greenlets(queued: EventDispatcher) -> None:
+    seen: list[str] = []
+
+    def sleeper(name: str) -> None:
+        gevent.sleep(0.01)
+        seen.append("handler done")
+
+    queued.register("slow", sleeper)
+    queued.dispatch("slow")
+    other = gevent.spawn(lambda: seen.append("other greenlet ran"))
+    gevent.sleep(0)
+    other.join()
+    assert seen == ["other greenlet ran"]
+    queued.clear_queue()
+    assert seen == ["other greenlet ran", "handler done"]
 
 
 # -- failures --------------------------------------------------------------------------
@@ -268,7 +299,7 @@ def test_raise_setting_raises_after_all_handlers_ran(
     assert caplog.records == []
 
 
-def test_raise_option_keeps_the_rest_of_the_queue() -> None:
+def test_raise_option_runs_every_pending_event_then_raises() -> None:
     d = EventDispatcher(mode="gevent", raise_handler_errors=True)
     seen: list[str] = []
     d.register("bad", explode)
@@ -277,10 +308,35 @@ def test_raise_option_keeps_the_rest_of_the_queue() -> None:
     d.dispatch("good")
     with pytest.raises(Boom):
         d.clear_queue()
-    assert seen == ["bad"]
-    assert d.pending() == 1  # "good" is still queued, not lost
-    d.clear_queue()
+    assert seen == ["bad", "good"]  # nothing stalls behind the failure
+    assert d.pending() == 0
+
+
+def test_raise_option_never_kills_the_worker(caplog: pytest.LogCaptureFixture) -> None:
+    d = EventDispatcher(mode="gevent", raise_handler_errors=True)
+    seen: list[str] = []
+    d.register("bad", explode)
+    d.register(".*", lambda name: seen.append(name))
+    d.dispatch("bad")
+    d.dispatch("good")
+    gevent.sleep(0)  # the worker has no caller to raise to: it logs and goes on
     assert seen == ["bad", "good"]
+    assert "handler tests.test_dispatcher.explode failed for event 'bad'" in caplog.text
+    d.dispatch("later")
+    gevent.sleep(0)
+    assert seen[-1] == "later"
+
+
+def test_several_errors_in_one_drain_raise_the_first_and_log_the_rest(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    d = EventDispatcher(mode="gevent", raise_handler_errors=True)
+    d.register("bad.*", explode)
+    d.dispatch("bad1")
+    d.dispatch("bad2")
+    with pytest.raises(Boom):
+        d.clear_queue()
+    assert caplog.messages == ["another handler error while raising Boom('handler failed')"]
 
 
 def test_raise_in_sync_mode_finishes_nested_events_first(caplog: pytest.LogCaptureFixture) -> None:
@@ -407,6 +463,47 @@ def test_a_thread_that_exits_right_after_dispatching(queued: EventDispatcher, re
     assert queued.pending() == 0
 
 
+def test_an_orphan_drained_by_several_threads_keeps_order_and_delivers_once(queued: EventDispatcher) -> None:
+    seen: list[int] = []
+    lock = threading.Lock()
+
+    def handler(name: str, i: int) -> None:
+        with lock:
+            seen.append(i)
+
+    queued.register("o", handler)
+    producer = threading.Thread(target=lambda: [queued.dispatch("o", i) for i in range(2000)])
+    producer.start()
+    producer.join(10)
+    drainers = [threading.Thread(target=queued.clear_queue) for _ in range(3)]
+    for thread in drainers:
+        thread.start()
+    for thread in drainers:
+        thread.join(10)
+    queued.clear_queue()
+    assert seen == list(range(2000))
+
+
+def test_a_new_hub_gets_a_new_worker(queued: EventDispatcher, recorder: Recorder) -> None:
+    queued.register("a", recorder)
+    results: list[int] = []
+
+    def work() -> None:
+        hub = gevent.get_hub()
+        queued.dispatch("a", 1)  # a worker is spawned in this hub, which then goes away
+        hub.destroy(destroy_loop=True)
+        hub = gevent.get_hub()
+        queued.dispatch("a", 2)  # ...so the next dispatch spawns one in the new hub
+        gevent.sleep(0)
+        results.append(len(recorder.calls))
+        hub.destroy(destroy_loop=True)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join(5)
+    assert results == [2]
+
+
 def test_registration_from_another_thread(sync: EventDispatcher, recorder: Recorder) -> None:
     thread = threading.Thread(target=lambda: sync.register("a", recorder))
     thread.start()
@@ -449,6 +546,33 @@ def test_pending_events_are_drained_at_interpreter_exit(tmp_path: Path) -> None:
         "handled exit::one 1",
         "handled exit::two 2",
     ]
+
+
+def test_exit_drain_logs_errors_and_runs_everything(caplog: pytest.LogCaptureFixture) -> None:
+    from django_events._dispatcher import _drain_all_at_exit
+
+    d = EventDispatcher(mode="gevent", raise_handler_errors=True)
+    seen: list[str] = []
+    d.register("bad", explode)
+    d.register(".*", lambda name: seen.append(name))
+    d.dispatch("bad")
+    d.dispatch("good")
+    _drain_all_at_exit()  # must not raise: nobody could catch it at exit
+    assert seen == ["bad", "good"]
+    assert "handler tests.test_dispatcher.explode failed for event 'bad'" in caplog.text
+
+
+@pytest.mark.django_db
+@override_settings(DJANGO_EVENTS={"RAISE_HANDLER_ERRORS": True})
+def test_request_end_drains_every_dispatcher_then_raises(recorder: Recorder) -> None:
+    other = EventDispatcher(mode="gevent")
+    dispatcher.register("from::view", explode)
+    other.register("other", recorder)
+    other.dispatch("other")
+    with pytest.raises(Boom):
+        Client().get("/dispatch/from::view/")
+    assert recorder.calls == [("other",)]
+    assert dispatcher.pending() == other.pending() == 0
 
 
 def test_exit_drain_runs_every_threads_queue(queued: EventDispatcher, recorder: Recorder) -> None:
@@ -509,6 +633,45 @@ def test_ensure_queue_is_cleared_on_coroutines(queued: EventDispatcher, recorder
 
 
 # -- registry ----------------------------------------------------------------------------
+
+
+def test_handlers_are_resolved_when_delivered(queued: EventDispatcher) -> None:
+    seen: list[str] = []
+
+    def early(name: str) -> None:
+        raise AssertionError("removed before delivery, must not run")
+
+    def late(name: str) -> None:
+        seen.append("late")
+
+    queued.register("a", early)
+    queued.dispatch("a")
+    queued.off(early)  # removed before delivery: does not run
+    with queued.isolate():
+        queued.register("a", late)
+    queued.register("a", late)  # added before delivery: runs
+    queued.clear_queue()
+    assert seen == ["late"]
+
+
+def test_an_event_left_queued_by_an_isolated_block_skips_its_handlers(queued: EventDispatcher) -> None:
+    seen: list[str] = []
+    with queued.isolate():
+        queued.register("a", lambda name: seen.append(name))
+        queued.dispatch("a")
+    queued.clear_queue()
+    assert seen == []
+
+
+def test_typed_handler_added_after_a_bare_name_dispatch_is_skipped_with_a_warning(
+    queued: EventDispatcher, recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    queued.register(".*", lambda name, *args: None)
+    queued.dispatch(Paid.event_name, "not a Paid")
+    queued.register(Paid, recorder)
+    queued.clear_queue()
+    assert recorder.calls == []
+    assert "handler tests.conftest.Recorder skipped for event" in caplog.text
 
 
 def test_unregister_and_off(sync: EventDispatcher, recorder: Recorder) -> None:

@@ -85,7 +85,48 @@ def test_overridden_name_is_not_inherited() -> None:
     class Sub(Custom):
         pass
 
-    assert Sub.event_name == "tests::test_events::Sub"
+    assert Sub.event_name == "tests::test_events::test_overridden_name_is_not_inherited::<locals>::Sub"
+
+
+class Order:
+    class Created(Event):
+        pass
+
+
+class Invoice:
+    class Created(Event):
+        pass
+
+
+def test_nested_classes_get_distinct_names() -> None:
+    assert Order.Created.event_name == "tests::test_events::Order::Created"
+    assert Invoice.Created.event_name == "tests::test_events::Invoice::Created"
+
+
+def test_subclass_of_a_frozen_event_is_frozen() -> None:
+    class MoreFrozen(Frozen):  # type: ignore[misc]  # mypy wants frozen=True spelled out
+        extra: int = 0
+
+    event = MoreFrozen(1, 2)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        event.extra = 3
+
+
+def test_unknown_class_keywords_are_rejected() -> None:
+    with pytest.raises(
+        TypeError, match=r"unknown class keyword\(s\) kw_only; Event subclasses take frozen=True"
+    ):
+
+        class Bad(Event, kw_only=True):
+            a: int
+
+
+def test_frozen_needs_the_generated_init() -> None:
+    with pytest.raises(TypeError, match=r"writes its own __init__, so frozen=True cannot apply"):
+
+        class Bad(Event, frozen=True):
+            def __init__(self) -> None:
+                pass
 
 
 def test_a_field_called_name_is_an_ordinary_field() -> None:
@@ -118,6 +159,13 @@ def test_annotated_event_name_is_rejected() -> None:
 
         class Bad(Event):
             event_name: str = "x"  # type: ignore[misc]
+
+
+def test_annotated_legacy_name_is_rejected() -> None:
+    with pytest.raises(TypeError, match=r"Bad\.Name is annotated"):
+
+        class Bad(Event):
+            Name: str  # type: ignore[misc]
 
 
 def test_classvar_annotated_event_name_is_rejected_too() -> None:

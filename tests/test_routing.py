@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import re
 import threading
 
@@ -64,6 +65,7 @@ def test_labels_are_dotted_paths() -> None:
     assert handler_label(noop) == "tests.test_routing.noop"
     assert handler_label(Recorder()) == "tests.conftest.Recorder"
     assert handler_label(Recorder().__call__) == "tests.conftest.Recorder.__call__"
+    assert handler_label(functools.partial(functools.partial(noop, 1), 2)) == "tests.test_routing.noop"
 
 
 def test_resolve_returns_handlers_in_registration_order() -> None:

@@ -7,10 +7,10 @@ from typing import Any, Concatenate, Generic, TypeVar, overload
 
 from typing_extensions import ParamSpec
 
-from ._dispatcher import EventDispatcher
+from ._dispatcher import EventDispatcher, live_dispatchers
 from ._dispatcher import dispatcher as default_dispatcher
 from ._events import Event
-from ._routing import Target, check_target, describe
+from ._routing import Target, check_target, commit_alias, describe
 
 __all__ = ["off", "on"]
 
@@ -23,12 +23,22 @@ _E3 = TypeVar("_E3", bound=Event)
 
 
 class _Subscribe:
-    def __init__(self, targets: tuple[Target, ...], dispatcher: EventDispatcher | None) -> None:
+    def __init__(
+        self,
+        targets: tuple[Target, ...],
+        dispatcher: EventDispatcher | None,
+        after_commit: bool,
+        using: str | None,
+    ) -> None:
         self._targets = targets
         self._dispatcher = dispatcher or default_dispatcher
+        self._after_commit = after_commit
+        self._using = using
 
     def _register(self, handler: Callable[..., object]) -> None:
-        self._dispatcher.register_many(self._targets, handler)
+        self._dispatcher.register_many(
+            self._targets, handler, after_commit=self._after_commit, using=self._using
+        )
 
 
 class OnEvent(_Subscribe, Generic[_E]):
@@ -48,10 +58,23 @@ class OnPattern(_Subscribe):
 
 
 @overload
-def on(event: type[_E1], /, *, dispatcher: EventDispatcher | None = None) -> OnEvent[_E1]: ...
+def on(
+    event: type[_E1],
+    /,
+    *,
+    dispatcher: EventDispatcher | None = None,
+    after_commit: bool = False,
+    using: str | None = None,
+) -> OnEvent[_E1]: ...
 @overload
 def on(
-    event: type[_E1], event2: type[_E2], /, *, dispatcher: EventDispatcher | None = None
+    event: type[_E1],
+    event2: type[_E2],
+    /,
+    *,
+    dispatcher: EventDispatcher | None = None,
+    after_commit: bool = False,
+    using: str | None = None,
 ) -> OnEvent[_E1 | _E2]: ...
 @overload
 def on(
@@ -61,21 +84,42 @@ def on(
     /,
     *,
     dispatcher: EventDispatcher | None = None,
+    after_commit: bool = False,
+    using: str | None = None,
 ) -> OnEvent[_E1 | _E2 | _E3]: ...
 @overload
 def on(
-    event: type[Event], /, *more: type[Event], dispatcher: EventDispatcher | None = None
+    event: type[Event],
+    /,
+    *more: type[Event],
+    dispatcher: EventDispatcher | None = None,
+    after_commit: bool = False,
+    using: str | None = None,
 ) -> OnEvent[Event]: ...
 @overload
-def on(pattern: str, /, *more: str, dispatcher: EventDispatcher | None = None) -> OnPattern: ...
 def on(
-    target: Target, /, *more: Target, dispatcher: EventDispatcher | None = None
+    pattern: str,
+    /,
+    *more: str,
+    dispatcher: EventDispatcher | None = None,
+    after_commit: bool = False,
+    using: str | None = None,
+) -> OnPattern: ...
+def on(
+    target: Target,
+    /,
+    *more: Target,
+    dispatcher: EventDispatcher | None = None,
+    after_commit: bool = False,
+    using: str | None = None,
 ) -> OnEvent[Any] | OnPattern:
     """Decorator: call the function for events matching the targets; returns it unchanged.
 
     ``@on(OrderPaid)`` calls ``handler(event)``; ``@on("events::db::.*::created")`` calls
     ``handler(name, *args, **kwargs)`` for every name the regex fully matches. Patterns are
     checked here, so a bad regex fails at import of the module that declares it.
+    ``after_commit=True`` delivers only when the surrounding transaction commits (on the
+    database alias ``using``, default ``"default"``), and never when it rolls back.
     """
     targets = tuple(check_target(t) for t in (target, *more))
     kinds = {isinstance(t, str) for t in targets}
@@ -86,18 +130,21 @@ def on(
         )
     if dispatcher is not None and not isinstance(dispatcher, EventDispatcher):
         raise TypeError(f"dispatcher must be an EventDispatcher, got {describe(dispatcher)}")
+    commit_alias(after_commit, using)  # bad options fail here, before any handler
     if isinstance(targets[0], str):
-        return OnPattern(targets, dispatcher)
-    return OnEvent(targets, dispatcher)
+        return OnPattern(targets, dispatcher, after_commit, using)
+    return OnEvent(targets, dispatcher, after_commit, using)
 
 
 def off(handler: Callable[..., object], *, dispatcher: EventDispatcher | None = None) -> int:
     """Remove ``handler`` (or an ``EventListener`` class) wherever it is registered.
 
-    Returns how many registrations were removed.
+    Without ``dispatcher=`` that is every live EventDispatcher. Returns how many
+    registrations were removed.
     """
     from ._legacy import EventListener
 
     if isinstance(handler, type) and issubclass(handler, EventListener):
         return handler.unregister()
-    return (dispatcher or default_dispatcher).off(handler)
+    targets = [dispatcher] if dispatcher is not None else live_dispatchers()
+    return sum(d.off(handler) for d in targets)

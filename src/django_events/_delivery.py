@@ -6,6 +6,10 @@ queue is drained by a worker greenlet in that thread's hub when the hub gets con
 by ``clear_queue()``, at the end of a request and at interpreter exit. When a thread ends
 with events still queued, its queue becomes an orphan that the next drain in any thread
 (or interpreter exit) empties: no event is left behind.
+
+A queue has one consumer at a time, so events run in dispatch order even when a handler
+yields: another greenlet of the thread that wants the queue drained waits for the
+current drain; another thread leaves it to the drain under way.
 """
 
 from __future__ import annotations
@@ -18,37 +22,48 @@ from collections.abc import Callable
 from typing import Any, TypeAlias
 
 import gevent
+import gevent.event
 from gevent._hub_local import get_hub_if_exists
 from gevent.monkey import get_original
 from greenlet import getcurrent, greenlet
-
-from ._routing import Registration
 
 __all__ = ["Pending", "QueueSet", "SyncRunner"]
 
 logger = logging.getLogger("django_events")
 
-#: One dispatched event: name, args, kwargs and the registrations it resolved to.
-Pending: TypeAlias = tuple[str, tuple[Any, ...], dict[str, Any], tuple[Registration, ...]]
-Deliver: TypeAlias = Callable[[Pending], None]
+#: One dispatched event: name, args, kwargs, and None (deliver to the immediate handlers)
+#: or the database alias whose commit it waited for (deliver to those handlers).
+Pending: TypeAlias = tuple[str, tuple[Any, ...], dict[str, Any], "str | None"]
+#: Runs one event's handlers; with ``may_raise`` it may re-raise a handler's exception.
+Deliver: TypeAlias = Callable[[Pending, bool], None]
 
-# The real thread-local and lock, even under gevent's monkey-patching: queues belong to
-# OS threads (whose greenlets share one hub), not to greenlets.
+# The real thread-local, lock and thread id, even under gevent's monkey-patching: queues
+# belong to OS threads (whose greenlets share one hub), not to greenlets.
 _ThreadLocal: type[Any] = get_original("_thread", "_local")
 _allocate_lock = get_original("_thread", "allocate_lock")
+_get_ident: Callable[[], int] = get_original("_thread", "get_ident")
 
 
 class _ThreadQueue:
-    __slots__ = ("items", "orphaned", "worker")
+    __slots__ = ("drainer", "drainer_thread", "idle", "items", "lock", "orphaned", "worker", "worker_hub")
 
     def __init__(self) -> None:
         self.items: deque[Pending] = deque()
-        self.worker: gevent.Greenlet[[_ThreadQueue], None] | None = None
+        self.worker: greenlet | None = None
+        self.worker_hub: object = None
         self.orphaned = False
+        self.lock = _allocate_lock()  # held by the one consumer
+        self.drainer: greenlet | None = None
+        self.drainer_thread = 0
+        self.idle: gevent.event.Event | None = None  # set when a waited-for drain ends
 
 
 class _Owner:
     """Lives in the owning thread's local storage: it dies with the thread."""
+
+
+def _log_extra_error(first: Exception, exc: Exception) -> None:
+    logger.error("another handler error while raising %r", first, exc_info=exc)
 
 
 class QueueSet:
@@ -59,9 +74,6 @@ class QueueSet:
         self._local = _ThreadLocal()
         self._lock = _allocate_lock()
         self._queues: list[_ThreadQueue] = []
-        # Greenlets that are draining right now: a handler calling clear_queue() must not
-        # drain re-entrantly (the rest of its event's handlers would run after later events).
-        self._draining: set[greenlet] = set()
 
     def put(self, item: Pending) -> None:
         try:
@@ -69,47 +81,73 @@ class QueueSet:
         except AttributeError:
             queue = self._adopt()
         queue.items.append(item)
-        if queue.worker is None:
+        if queue.worker is None or queue.worker_hub is not get_hub_if_exists():
             self._start_worker(queue)
 
     def pending(self) -> int:
         with self._lock:
             return sum(len(q.items) for q in self._queues)
 
-    def drain(self) -> None:
-        """Run the calling thread's pending events and those of threads that ended."""
-        me = getcurrent()
-        if me in self._draining:
-            return
-        self._draining.add(me)
-        try:
-            queue = getattr(self._local, "queue", None)
-            if queue is not None:
-                self._run(queue)
-            self._drain_where(lambda q: q.orphaned)
-        finally:
-            self._draining.discard(me)
+    def drain(self, may_raise: bool) -> Exception | None:
+        """Run the calling thread's pending events and those of threads that ended.
+
+        Returns the first handler error when ``may_raise`` and the policy raise; every
+        event is run first.
+        """
+        error = None
+        queue = getattr(self._local, "queue", None)
+        if queue is not None:
+            error = self._drain(queue, may_raise, wait=True)
+        with self._lock:
+            orphans = [q for q in self._queues if q.orphaned]
+        for orphan in orphans:
+            found = self._drain(orphan, may_raise, wait=False)
+            error = error or found
+        if orphans:
+            with self._lock:
+                self._queues = [q for q in self._queues if q.items or not q.orphaned]
+        return error
 
     def drain_all(self) -> None:
-        """Run every thread's pending events here (interpreter exit)."""
-        self._drain_where(lambda q: True)
-
-    def _drain_where(self, select: Callable[[_ThreadQueue], bool]) -> None:
+        """Run every thread's pending events here (interpreter exit); errors are logged."""
         with self._lock:
-            chosen = [q for q in self._queues if select(q)]
-        for queue in chosen:
-            self._run(queue)
-        with self._lock:
-            self._queues = [q for q in self._queues if q.items or not q.orphaned]
+            queues = list(self._queues)
+        for queue in queues:
+            self._drain(queue, may_raise=False, wait=False)
 
-    def _run(self, queue: _ThreadQueue) -> None:
+    def _drain(self, queue: _ThreadQueue, may_raise: bool, wait: bool) -> Exception | None:
+        me = getcurrent()
+        while not queue.lock.acquire(False):
+            if queue.drainer is me or queue.drainer_thread != _get_ident() or not wait:
+                # A handler calling clear_queue(), or another thread's drain: that drain
+                # runs the rest, in order.
+                return None
+            # Another greenlet of this thread is draining (its handler yielded): wait.
+            if queue.idle is None:
+                queue.idle = gevent.event.Event()
+            queue.idle.wait()
+        queue.drainer, queue.drainer_thread = me, _get_ident()
+        error: Exception | None = None
         pop = queue.items.popleft
-        while True:
-            try:
-                item = pop()
-            except IndexError:  # empty: atomic, so no event is taken twice by two threads
-                return
-            self._deliver(item)
+        try:
+            while True:
+                try:
+                    item = pop()
+                except IndexError:  # empty
+                    return error
+                try:
+                    self._deliver(item, may_raise)
+                except Exception as exc:
+                    if error is None:
+                        error = exc
+                    else:
+                        _log_extra_error(error, exc)
+        finally:
+            queue.drainer, queue.drainer_thread = None, 0
+            queue.lock.release()
+            idle, queue.idle = queue.idle, None
+            if idle is not None:
+                idle.set()
 
     def _adopt(self) -> _ThreadQueue:
         queue = _ThreadQueue()
@@ -122,20 +160,23 @@ class QueueSet:
         return queue
 
     def _start_worker(self, queue: _ThreadQueue) -> None:
-        if get_hub_if_exists() is None and threading.current_thread() is not threading.main_thread():
-            # No hub in this thread: creating one per thread would leak an event loop per
-            # thread (runserver starts a thread per request). Its queue is drained at the
-            # end of the request, by clear_queue(), or when the thread ends.
-            return
+        hub = get_hub_if_exists()
+        if hub is None:
+            if threading.current_thread() is not threading.main_thread():
+                # Creating a hub per thread would leak an event loop per thread (runserver
+                # starts one per request). This queue is drained at the end of the
+                # request, by clear_queue(), when the thread ends, or at exit.
+                return
+            hub = gevent.get_hub()
+        queue.worker_hub = hub
         queue.worker = gevent.Greenlet.spawn(self._work, queue)
 
     def _work(self, queue: _ThreadQueue) -> None:
-        me = getcurrent()
-        self._draining.add(me)
+        # A worker is replaced only when its hub is gone, and then it never runs: so the
+        # worker that finishes here is always queue.worker.
         try:
-            self._run(queue)
+            self._drain(queue, may_raise=False, wait=False)
         finally:
-            self._draining.discard(me)
             queue.worker = None
 
 
@@ -165,12 +206,12 @@ class SyncRunner:
         try:
             while frame:
                 try:
-                    self._deliver(frame.popleft())
+                    self._deliver(frame.popleft(), True)
                 except Exception as exc:  # RAISE_HANDLER_ERRORS: finish the frame first
-                    if error is not None:
-                        logger.error("another handler error while raising %r", error, exc_info=exc)
-                    else:
+                    if error is None:
                         error = exc
+                    else:
+                        _log_extra_error(error, exc)
         finally:
             del self._frames[me]
         if error is not None:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar, overload
 
 from django.core.signals import request_finished
+from django.db import transaction
 from typing_extensions import ParamSpec
 
 from . import conf
@@ -73,22 +74,56 @@ class EventDispatcher:
     # -- registration -----------------------------------------------------------------
 
     @overload
-    def register(self, target: type[_E], handler: Callable[[_E], object]) -> None: ...
+    def register(
+        self,
+        target: type[_E],
+        handler: Callable[[_E], object],
+        *,
+        after_commit: bool = False,
+        using: str | None = None,
+    ) -> None: ...
     @overload
-    def register(self, target: str, handler: Callable[..., object]) -> None: ...
-    def register(self, target: Target, handler: Callable[..., object]) -> None:
+    def register(
+        self,
+        target: str,
+        handler: Callable[..., object],
+        *,
+        after_commit: bool = False,
+        using: str | None = None,
+    ) -> None: ...
+    def register(
+        self,
+        target: Target,
+        handler: Callable[..., object],
+        *,
+        after_commit: bool = False,
+        using: str | None = None,
+    ) -> None:
         """Call ``handler`` for events matching ``target``.
 
         A regex string (matched against the whole name) gets ``handler(name, *args,
         **kwargs)``; an Event class gets ``handler(event)``. Registering the same handler
         for the same target again does nothing. Raises ``InvalidPattern`` for a bad regex
         and ``TypeError`` for a handler that is not callable.
-        """
-        self._table.add(Registration.create(target, handler))
 
-    def register_many(self, targets: tuple[Target, ...], handler: Callable[..., object]) -> None:
+        ``after_commit=True`` delivers an event dispatched inside a transaction only when
+        that transaction (on database alias ``using``, default ``"default"``) commits, and
+        never when it rolls back; outside a transaction it delivers at once.
+        """
+        self._table.add(Registration.create(target, handler, after_commit=after_commit, using=using))
+
+    def register_many(
+        self,
+        targets: tuple[Target, ...],
+        handler: Callable[..., object],
+        *,
+        after_commit: bool = False,
+        using: str | None = None,
+    ) -> None:
         """Register ``handler`` for each target, all or none (every target is checked first)."""
-        self._table.add(*(Registration.create(target, handler) for target in targets))
+        self._table.add(
+            *(Registration.create(t, handler, after_commit=after_commit, using=using) for t in targets)
+        )
 
     def unregister(self, target: Target, handler: Callable[..., object]) -> bool:
         """Remove ``handler`` from ``target``; return whether it was registered there."""
@@ -130,9 +165,9 @@ class EventDispatcher:
         """Dispatch an Event instance, or a name with arguments for its handlers."""
         if type(event) is str:
             name = event
-            registrations = self._table.resolve(name)
+            route = self._table.route(name)
             if name in self._table.typed_names:
-                _check_typed_targets(name, registrations, args, kwargs)
+                _check_typed_targets(name, route.registrations, args, kwargs)
         elif isinstance(event, Event):
             if args or kwargs:
                 raise TypeError(
@@ -140,7 +175,7 @@ class EventDispatcher:
                     f"args={args!r} kwargs={kwargs!r}; put them in {type(event).__qualname__}'s fields"
                 )
             name = event.event_name
-            registrations = self._table.resolve(name)
+            route = self._table.route(name)
             args = (event,)
         elif isinstance(event, str):
             self.dispatch(str(event), *args, **kwargs)
@@ -152,9 +187,15 @@ class EventDispatcher:
             raise TypeError(
                 f"dispatch() expects an event name (str) or an Event instance, got {describe(event)}{hint}"
             )
-        if not registrations:
-            return
-        item: Pending = (name, args, kwargs, registrations)
+        if route.deferred:
+            for alias in {r.using for r in route.deferred}:
+                transaction.on_commit(
+                    functools.partial(self._enqueue, (name, args, kwargs, alias)), using=alias
+                )
+        if route.immediate:
+            self._enqueue((name, args, kwargs, None))
+
+    def _enqueue(self, item: Pending) -> None:
         if (self._mode or conf.current().mode) == "sync":
             self._sync.run(item)
         else:
@@ -164,9 +205,12 @@ class EventDispatcher:
         """Run this thread's pending events now (and those left by threads that ended).
 
         Called from inside a handler it returns at once: the drain already under way runs
-        the rest in order.
+        the rest in order. With ``RAISE_HANDLER_ERRORS`` every pending event still runs;
+        then the first handler error is raised.
         """
-        self._queues.drain()
+        error = self._queues.drain(may_raise=True)
+        if error is not None:
+            raise error
 
     def pending(self) -> int:
         """How many dispatched events are still waiting for their handlers, in all threads."""
@@ -200,17 +244,32 @@ class EventDispatcher:
 
         return wrapper
 
-    def _deliver(self, item: Pending) -> None:
-        name, args, kwargs, registrations = item
+    def _deliver(self, item: Pending, may_raise: bool) -> None:
+        """Run one event's handlers, resolved now: handlers removed since dispatch do not run."""
+        name, args, kwargs, alias = item
+        route = self._table.route(name)
+        registrations = route.immediate if alias is None else [r for r in route.deferred if r.using == alias]
+        raising = may_raise and (
+            self._raise if self._raise is not None else conf.current().raise_handler_errors
+        )
         error: Exception | None = None
         for registration in registrations:
             try:
                 if registration.takes_event:
-                    registration.handler(args[0])
+                    event = args[0] if len(args) == 1 and not kwargs else None
+                    if not isinstance(event, registration.target):  # type: ignore[arg-type]
+                        logger.warning(
+                            "handler %s skipped for event %r: it takes %r, the event carries %r",
+                            registration.label,
+                            name,
+                            registration.target,
+                            args,
+                        )
+                        continue
+                    registration.handler(event)
                 else:
                     registration.handler(name, *args, **kwargs)
             except Exception as exc:
-                raising = self._raise if self._raise is not None else conf.current().raise_handler_errors
                 if raising and error is None:
                     error = exc
                 else:
@@ -251,14 +310,26 @@ def _check_typed_targets(
 dispatcher = EventDispatcher()
 
 
+def live_dispatchers() -> list[EventDispatcher]:
+    """Every EventDispatcher instance that is still referenced."""
+    return list(_live)
+
+
 def _drain_all_at_exit() -> None:
-    for live in list(_live):
+    for live in live_dispatchers():
         live._queues.drain_all()
 
 
 def _drain_at_request_end(**kwargs: object) -> None:
-    for live in list(_live):
-        live.clear_queue()
+    """Drain every dispatcher; with RAISE_HANDLER_ERRORS raise the first error after all ran."""
+    error: Exception | None = None
+    for live in live_dispatchers():
+        try:
+            live.clear_queue()
+        except Exception as exc:
+            error = error or exc
+    if error is not None:
+        raise error
 
 
 atexit.register(_drain_all_at_exit)

@@ -19,14 +19,16 @@ _E = TypeVar("_E", bound="Event")
 
 
 def path_from_class(cls: type) -> str:
-    """The event name for a class: its module with ``::`` for dots, then ``::ClassName``.
+    """The event name for a class: its module and qualified name, ``::`` for every dot.
 
     >>> path_from_class(OrderPaid)  # defined in shop/events.py
     'shop::events::OrderPaid'
+    >>> path_from_class(Order.Paid)  # a nested class keeps its outer class: no clash
+    'shop::events::Order::Paid'
     """
     if not isinstance(cls, type):
         raise TypeError(f"path_from_class() expects a class, got {cls!r} ({type(cls).__name__})")
-    return f"{cls.__module__.replace('.', '::')}::{cls.__name__}"
+    return f"{cls.__module__}.{cls.__qualname__}".replace(".", "::")
 
 
 def _default_dispatcher() -> EventDispatcher:
@@ -58,14 +60,20 @@ class Event(metaclass=_EventMeta):
     #: True when the class (or an Event base) wrote its own ``__init__``: not a dataclass.
     _legacy_init: ClassVar[bool] = False
 
-    def __init_subclass__(cls, *, frozen: bool = False, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        own = cls.__dict__
-        if "event_name" in inspect.get_annotations(cls):
+    def __init_subclass__(cls, *, frozen: bool | None = None, **kwargs: Any) -> None:
+        if kwargs:
             raise TypeError(
-                f"{cls.__qualname__}.event_name is annotated, which would make it a dataclass "
-                "field; assign it without an annotation: event_name = '...'"
+                f"{cls.__qualname__}: unknown class keyword(s) {', '.join(sorted(kwargs))}; "
+                "Event subclasses take frozen=True"
             )
+        super().__init_subclass__()
+        own = cls.__dict__
+        for reserved in ("event_name", "Name"):
+            if reserved in inspect.get_annotations(cls):
+                raise TypeError(
+                    f"{cls.__qualname__}.{reserved} is annotated, which would make it a dataclass "
+                    f"field; it is the event's name: assign it without an annotation ({reserved} = '...')"
+                )
         name = own.get("event_name", own.get("Name", path_from_class(cls)))
         if "event_name" in own and "Name" in own and own["Name"] != own["event_name"]:
             raise TypeError(
@@ -78,7 +86,12 @@ class Event(metaclass=_EventMeta):
         if "__init__" in own:
             cls._legacy_init = True
         if cls._legacy_init:
+            if frozen:
+                raise TypeError(f"{cls.__qualname__} writes its own __init__, so frozen=True cannot apply")
             return
+        if frozen is None:  # inherit: a subclass of a frozen event is frozen
+            params = getattr(cls, "__dataclass_params__", None)
+            frozen = bool(params and params.frozen)
         try:
             dataclasses.dataclass(frozen=frozen)(cls)
         except (TypeError, ValueError) as exc:

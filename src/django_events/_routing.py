@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
+from django.db import DEFAULT_DB_ALIAS
 from gevent.monkey import get_original
 
 from ._events import Event
 from .exceptions import InvalidPattern
 
-__all__ = ["HandlerTable", "Registration", "Target", "check_target", "describe"]
+__all__ = ["HandlerTable", "Registration", "Route", "Target", "check_target", "describe"]
 
 #: What a handler subscribes to: a regular expression (full match) or an Event class.
 Target = str | type[Event]
@@ -47,9 +49,24 @@ def check_target(target: object) -> Target:
 
 def handler_label(handler: Callable[..., object]) -> str:
     """The handler's dotted path, as logs and ``manage.py events`` show it."""
+    while isinstance(handler, functools.partial):
+        handler = handler.func
     module = getattr(handler, "__module__", None) or type(handler).__module__
     qualname = getattr(handler, "__qualname__", None) or type(handler).__qualname__
     return f"{module}.{qualname}"
+
+
+def commit_alias(after_commit: object, using: object) -> str | None:
+    """The database alias whose commit a handler waits for, or None to deliver at once."""
+    if not isinstance(after_commit, bool):
+        raise TypeError(f"after_commit must be True or False, got {describe(after_commit)}")
+    if using is None:
+        return DEFAULT_DB_ALIAS if after_commit else None
+    if not isinstance(using, str) or not using:
+        raise TypeError(f"using must be a database alias (str), got {describe(using)}")
+    if not after_commit:
+        raise TypeError(f"using={using!r} only applies with after_commit=True")
+    return using
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -62,25 +79,45 @@ class Registration:
     takes_event: bool
     label: str
     _match: Callable[[str], object]
+    #: Deliver only when the transaction on the ``using`` alias commits (None: at once).
+    using: str | None = None
+
+    @property
+    def after_commit(self) -> bool:
+        return self.using is not None
 
     @classmethod
-    def create(cls, target: object, handler: object) -> Registration:
+    def create(
+        cls, target: object, handler: object, *, after_commit: object = False, using: object = None
+    ) -> Registration:
         checked = check_target(target)
         if not callable(handler):
             raise TypeError(f"an event handler must be callable, got {describe(handler)}")
+        alias = commit_alias(after_commit, using)
         if isinstance(checked, str):
             match: Callable[[str], object] = re.compile(checked).fullmatch
             takes_event = False
         else:
             match = checked.event_name.__eq__
             takes_event = True
-        return cls(checked, handler, takes_event, handler_label(handler), match)
+        return cls(checked, handler, takes_event, handler_label(handler), match, alias)
 
     def matches(self, name: str) -> bool:
         return bool(self._match(name))
 
     def same(self, other: Registration) -> bool:
         return self.target == other.target and self.handler == other.handler
+
+
+class Route:
+    """What one name resolves to: its registrations, split by when they are delivered."""
+
+    __slots__ = ("deferred", "immediate", "registrations")
+
+    def __init__(self, registrations: tuple[Registration, ...]) -> None:
+        self.registrations = registrations
+        self.immediate = tuple(r for r in registrations if r.using is None)
+        self.deferred = tuple(r for r in registrations if r.using is not None)
 
 
 class HandlerTable:
@@ -95,7 +132,7 @@ class HandlerTable:
             raise ValueError(f"cache_size must be at least 1, got {cache_size!r}")
         self._lock = _allocate_lock()
         self._registrations: tuple[Registration, ...] = ()
-        self._cache: dict[str, tuple[Registration, ...]] = {}
+        self._cache: dict[str, Route] = {}
         self._cache_size = cache_size
         self._generation = 0
         #: Names that Event-class registrations listen to: a dispatch of such a name must
@@ -108,11 +145,15 @@ class HandlerTable:
 
     def resolve(self, name: str) -> tuple[Registration, ...]:
         """The registrations that match ``name``, in registration order."""
+        return self.route(name).registrations
+
+    def route(self, name: str) -> Route:
+        """``resolve``, split by delivery; cached."""
         found = self._cache.get(name)
         if found is not None:
             return found
         generation = self._generation
-        found = tuple(r for r in self._registrations if r.matches(name))
+        found = Route(tuple(r for r in self._registrations if r.matches(name)))
         with self._lock:
             if generation == self._generation:
                 if len(self._cache) >= self._cache_size:

@@ -1,0 +1,123 @@
+"""after_commit=True: delivered when the transaction commits, never when it rolls back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.db import transaction
+
+from django_events import Event, EventDispatcher, on
+from tests.conftest import Recorder
+
+
+class Paid(Event):
+    amount: int
+
+
+class Rollback(Exception):
+    pass
+
+
+@pytest.mark.parametrize("mode", ["sync", "gevent"])
+@pytest.mark.django_db(transaction=True)
+def test_delivered_on_commit_not_before(mode: Any) -> None:
+    d = EventDispatcher(mode=mode)
+    now, later = Recorder("now"), Recorder("later")
+    d.register("a", now)
+    d.register("a", later, after_commit=True)
+    with transaction.atomic():
+        d.dispatch("a", 1)
+        d.clear_queue()
+        assert now.calls == [("a", 1)]
+        assert later.calls == []
+    d.clear_queue()
+    assert later.calls == [("a", 1)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_never_delivered_on_rollback(sync: EventDispatcher, recorder: Recorder) -> None:
+    on(Paid, dispatcher=sync, after_commit=True)(recorder)
+
+    def pay_then_fail() -> None:
+        with transaction.atomic():
+            sync.dispatch(Paid(1))
+            raise Rollback
+
+    with pytest.raises(Rollback):
+        pay_then_fail()
+    assert recorder.calls == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_nested_savepoint_rollback_drops_only_its_events(sync: EventDispatcher, recorder: Recorder) -> None:
+    sync.register("a", recorder, after_commit=True)
+    with transaction.atomic():
+        sync.dispatch("a", "outer")
+        try:
+            with transaction.atomic():
+                sync.dispatch("a", "inner")
+                raise Rollback
+        except Rollback:
+            pass
+        assert recorder.calls == []
+    assert recorder.calls == [("a", "outer")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_it_delivers_at_once(sync: EventDispatcher, recorder: Recorder) -> None:
+    sync.register("a", recorder, after_commit=True)
+    sync.dispatch("a")
+    assert recorder.calls == [("a",)]
+
+
+@pytest.mark.django_db
+def test_works_with_captured_on_commit_callbacks(
+    sync: EventDispatcher,
+    recorder: Recorder,
+    django_capture_on_commit_callbacks: Callable[..., Any],
+) -> None:
+    sync.register("a", recorder, after_commit=True)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        sync.dispatch("a")
+        assert recorder.calls == []
+    assert len(callbacks) == 1
+    assert recorder.calls == [("a",)]
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "other"])
+def test_using_names_the_database_alias(sync: EventDispatcher, recorder: Recorder) -> None:
+    sync.register("a", recorder, after_commit=True, using="other")
+    with transaction.atomic(using="other"):
+        sync.dispatch("a")
+        assert recorder.calls == []
+    assert recorder.calls == [("a",)]
+
+
+def test_registrations_say_when_they_deliver(sync: EventDispatcher) -> None:
+    sync.register("a", print)
+    sync.register("b", print, after_commit=True)
+    sync.register("c", print, after_commit=True, using="other")
+    assert [(r.after_commit, r.using) for r in sync.registrations] == [
+        (False, None),
+        (True, "default"),
+        (True, "other"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"after_commit": "yes"}, r"after_commit must be True or False, got 'yes' \(str\)"),
+        ({"after_commit": True, "using": 3}, r"using must be a database alias \(str\), got 3 \(int\)"),
+        ({"after_commit": True, "using": ""}, r"using must be a database alias \(str\), got ''"),
+        ({"using": "other"}, r"using='other' only applies with after_commit=True"),
+    ],
+)
+def test_bad_options_fail_at_registration(sync: EventDispatcher, options: Any, message: str) -> None:
+    with pytest.raises(TypeError, match=message):
+        sync.register("a", print, **options)
+    with pytest.raises(TypeError, match=message):
+        on("a", dispatcher=sync, **options)
+    assert sync.registrations == ()
