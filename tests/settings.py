@@ -10,6 +10,7 @@ INSTALLED_APPS = [
     "django.contrib.auth",
     "django_events",
     "tests.testapp",
+    "tests.myapp",
 ]
 MIDDLEWARE: list[str] = []
 ROOT_URLCONF = "tests.urls"

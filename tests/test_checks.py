@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 from django.core import checks
+from django.db import models
 from django.test import override_settings
 
-from django_events.checks import check_settings
+from django_events import EventDispatcher, observes
+from django_events._models import _observers
+from django_events.checks import check_after_commit_aliases, check_observers, check_settings
 
 
 def test_valid_settings_pass() -> None:
@@ -24,7 +27,7 @@ def test_each_problem_is_an_error_with_an_id_and_hint() -> None:
         (checks.ERROR, "django_events.E003"),
     ]
     assert messages[0].msg == "DJANGO_EVENTS has an unknown key 'UNKNOWN'."
-    assert messages[0].hint == "Known keys: MODE, RAISE_HANDLER_ERRORS."
+    assert messages[0].hint == "Known keys: AUTODISCOVER, MODE, RAISE_HANDLER_ERRORS."
 
 
 @override_settings(DJANGO_EVENTS="sync")
@@ -32,3 +35,45 @@ def test_not_a_dict() -> None:
     [message] = check_settings()
     assert message.id == "django_events.E001"
     assert "got 'sync' (str)" in message.msg
+
+
+@override_settings(DJANGO_EVENTS={"AUTODISCOVER": "yes"})
+def test_bad_autodiscover() -> None:
+    [message] = check_settings()
+    assert message.id == "django_events.E005"
+    assert "AUTODISCOVER'] is 'yes'; expected True, False or a list of module names" in message.msg
+
+
+def test_observer_of_a_model_whose_app_is_not_installed() -> None:
+    saved = list(_observers)
+
+    class Stray(models.Model):
+        class Meta:
+            app_label = "not_installed"
+
+    @observes(Stray)
+    class StrayObserver:
+        def created(self, instance: Stray) -> None: ...
+
+    try:
+        [message] = check_observers()
+    finally:
+        _observers[:] = saved
+    assert message.id == "django_events.E006"
+    assert message.msg == (
+        "tests.test_checks.test_observer_of_a_model_whose_app_is_not_installed.<locals>.StrayObserver "
+        "observes not_installed.Stray, but the app 'not_installed' is not in INSTALLED_APPS."
+    )
+    assert check_observers() == []
+
+
+def test_after_commit_on_an_unknown_database() -> None:
+    d = EventDispatcher(mode="sync")
+    d.register("a", print, after_commit=True, using="replica")
+    d.register("b", print, after_commit=True, using="other")
+    [message] = check_after_commit_aliases()
+    assert message.id == "django_events.E007"
+    assert (
+        message.msg
+        == "handler builtins.print waits for commits on database 'replica', which is not in DATABASES."
+    )

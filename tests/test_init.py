@@ -11,10 +11,19 @@ DOCUMENTED = {
     "off",
     "on",
     "path_from_class",
+    "ModelObserver",
+    "changes",
+    "model_event_name",
+    "observe_model",
+    "observes",
+    "signal_to_event",
     # legacy
     "Dispatcher",
     "EventListener",
     "GetPathFromClass",
+    "Observer",
+    "RegisterSignalsFor",
+    "SignalToEvent",
 }
 
 
@@ -32,3 +41,5 @@ def test_every_exported_name_imports() -> None:
 def test_legacy_names_are_aliases() -> None:
     assert django_events.Dispatcher is django_events.dispatcher
     assert django_events.GetPathFromClass is django_events.path_from_class
+    assert django_events.RegisterSignalsFor is django_events.observe_model
+    assert django_events.SignalToEvent is django_events.signal_to_event

@@ -10,7 +10,9 @@ from __future__ import annotations
 from ._decorators import off, on
 from ._dispatcher import EventDispatcher, dispatcher
 from ._events import Event, path_from_class
-from ._legacy import Dispatcher, EventListener, GetPathFromClass
+from ._legacy import Dispatcher, EventListener, GetPathFromClass, RegisterSignalsFor, SignalToEvent
+from ._models import ModelObserver, Observer, changes, model_event_name, observe_model, observes
+from ._signals import signal_to_event
 from .exceptions import InvalidPattern
 
 __all__ = [
@@ -18,12 +20,21 @@ __all__ = [
     "Event",
     "EventDispatcher",
     "InvalidPattern",
+    "ModelObserver",
+    "changes",
     "dispatcher",
+    "model_event_name",
+    "observe_model",
+    "observes",
     "off",
     "on",
     "path_from_class",
+    "signal_to_event",
     # legacy (django-event-system 1.0.1)
     "Dispatcher",
     "EventListener",
     "GetPathFromClass",
+    "Observer",
+    "RegisterSignalsFor",
+    "SignalToEvent",
 ]

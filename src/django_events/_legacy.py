@@ -7,15 +7,30 @@ from typing import Any, ClassVar
 
 from ._dispatcher import EventDispatcher, dispatcher
 from ._events import Event, path_from_class
+from ._models import Observer, observe_model
 from ._routing import Target, check_target
+from ._signals import signal_to_event
 
-__all__ = ["Dispatcher", "EventListener", "GetPathFromClass"]
+__all__ = [
+    "Dispatcher",
+    "EventListener",
+    "GetPathFromClass",
+    "Observer",
+    "RegisterSignalsFor",
+    "SignalToEvent",
+]
 
 #: Legacy name of the default dispatcher.
 Dispatcher = dispatcher
 
 #: Legacy name of ``path_from_class``.
 GetPathFromClass = path_from_class
+
+#: Legacy name of ``observe_model``.
+RegisterSignalsFor = observe_model
+
+#: Legacy name of ``signal_to_event``.
+SignalToEvent = signal_to_event
 
 
 class EventListener:

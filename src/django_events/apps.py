@@ -1,6 +1,11 @@
 from __future__ import annotations
 
-from django.apps import AppConfig
+from importlib import import_module
+
+from django.apps import AppConfig, apps
+from django.utils.module_loading import module_has_submodule
+
+from . import conf
 
 
 class DjangoEventsConfig(AppConfig):
@@ -9,3 +14,18 @@ class DjangoEventsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
+
+        autodiscover()
+
+
+def autodiscover() -> list[str]:
+    """Import each installed app's handler modules (``AUTODISCOVER``); return their names.
+
+    A module that does not exist is skipped; one that exists but fails to import raises.
+    """
+    imported = []
+    for config in apps.get_app_configs():
+        for module in conf.current().autodiscover:
+            if module_has_submodule(config.module, module):
+                imported.append(import_module(f"{config.name}.{module}").__name__)
+    return imported

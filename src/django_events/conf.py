@@ -21,6 +21,9 @@ MODES: Final[tuple[Mode, ...]] = get_args(Mode)
 
 SETTING_NAME: Final = "DJANGO_EVENTS"
 
+#: The modules of every installed app that are imported at start-up to register handlers.
+DEFAULT_AUTODISCOVER: Final = ("events", "listeners", "observers")
+
 
 @dataclass(frozen=True)
 class EventSettings:
@@ -28,9 +31,10 @@ class EventSettings:
 
     mode: Mode = "gevent"
     raise_handler_errors: bool = False
+    autodiscover: tuple[str, ...] = DEFAULT_AUTODISCOVER
 
 
-KNOWN_KEYS: Final = frozenset({"MODE", "RAISE_HANDLER_ERRORS"})
+KNOWN_KEYS: Final = frozenset({"AUTODISCOVER", "MODE", "RAISE_HANDLER_ERRORS"})
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,28 @@ def problems(raw: object) -> list[Problem]:
                 "True re-raises a handler's exception after the event's other handlers ran.",
             )
         )
+    autodiscover = raw.get("AUTODISCOVER", True)
+    if _autodiscover_modules(autodiscover) is None:
+        found.append(
+            Problem(
+                "django_events.E005",
+                f"{SETTING_NAME}['AUTODISCOVER'] is {autodiscover!r}; expected True, False "
+                "or a list of module names.",
+                f"True imports each app's {', '.join(DEFAULT_AUTODISCOVER)} modules when they exist.",
+            )
+        )
     return found
+
+
+def _autodiscover_modules(value: object) -> tuple[str, ...] | None:
+    """The module names AUTODISCOVER asks for, or None when the value is invalid."""
+    if value is True:
+        return DEFAULT_AUTODISCOVER
+    if value is False:
+        return ()
+    if isinstance(value, (list, tuple)) and all(isinstance(m, str) and m.isidentifier() for m in value):
+        return tuple(value)
+    return None
 
 
 def _parse(raw: object) -> EventSettings:
@@ -91,6 +116,7 @@ def _parse(raw: object) -> EventSettings:
     return EventSettings(
         mode=values.get("MODE", "gevent"),
         raise_handler_errors=values.get("RAISE_HANDLER_ERRORS", False),
+        autodiscover=_autodiscover_modules(values.get("AUTODISCOVER", True)) or (),
     )
 
 

@@ -1,0 +1,68 @@
+"""``manage.py events``: what is registered, and which handlers a name would run."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from django_events._dispatcher import dispatcher
+from django_events._routing import Registration
+
+
+def _describe(registration: Registration) -> dict[str, Any]:
+    target = registration.target
+    return {
+        "target": target if isinstance(target, str) else target.event_name,
+        "kind": "pattern" if isinstance(target, str) else "event",
+        "event_class": None if isinstance(target, str) else f"{target.__module__}.{target.__qualname__}",
+        "handler": registration.label,
+        "delivery": "after_commit" if registration.after_commit else "immediate",
+        "using": registration.using,
+    }
+
+
+def _delivery(entry: dict[str, Any]) -> str:
+    return f"after commit on {entry['using']!r}" if entry["using"] else "immediate"
+
+
+class Command(BaseCommand):
+    help = "List registered event handlers, or the handlers an event name would run, in order."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--match", metavar="NAME", help="show the handlers NAME reaches, in order")
+        parser.add_argument("--json", action="store_true", help="print JSON")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        name: str | None = options["match"]
+        registrations = dispatcher.resolve(name) if name is not None else dispatcher.registrations
+        entries = [_describe(r) for r in registrations]
+        if options["json"]:
+            document: dict[str, Any] = {"mode": dispatcher.mode, "handlers": entries}
+            if name is not None:
+                document["name"] = name
+            self.stdout.write(json.dumps(document, indent=2))
+        elif name is not None:
+            self._write_match(name, entries)
+        else:
+            self._write_all(entries)
+
+    def _write_match(self, name: str, entries: list[dict[str, Any]]) -> None:
+        if not entries:
+            self.stdout.write(f"{name}: no handler")
+            return
+        self.stdout.write(f"{name}: {len(entries)} handler(s), run in this order")
+        for number, entry in enumerate(entries, 1):
+            via = entry["event_class"] or f"pattern {entry['target']!r}"
+            self.stdout.write(f"  {number}. {entry['handler']}  [{_delivery(entry)}] via {via}")
+
+    def _write_all(self, entries: list[dict[str, Any]]) -> None:
+        self.stdout.write(f"mode: {dispatcher.mode}; {len(entries)} registration(s)")
+        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for entry in entries:
+            groups.setdefault((entry["kind"], entry["event_class"] or entry["target"]), []).append(entry)
+        for (kind, target), members in groups.items():
+            self.stdout.write(f"{target}" + (" (Event class)" if kind == "event" else ""))
+            for entry in members:
+                self.stdout.write(f"  {entry['handler']}  [{_delivery(entry)}]")

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from django_events import Event, EventListener, on
+
+
+class Paid(Event):
+    amount: int
+
+
+@pytest.fixture
+def registry() -> None:
+    """A known registry on top of what the project registered at start-up."""
+
+    @on(Paid)
+    def receipt(event: Paid) -> None: ...
+
+    @on("shop::.*", after_commit=True)
+    def audit(name: str) -> None: ...
+
+    class Listener(EventListener):
+        listensFor = ["shop::order::.*"]
+
+        def handle(self, event: object, *args: object, **kwargs: object) -> None: ...
+
+
+def run(*args: str) -> str:
+    out = StringIO()
+    call_command("events", *args, stdout=out)
+    return out.getvalue()
+
+
+@pytest.mark.usefixtures("registry")
+def test_match_lists_the_handlers_in_order() -> None:
+    assert run("--match", "shop::order::paid") == (
+        "shop::order::paid: 2 handler(s), run in this order\n"
+        "  1. tests.test_commands.registry.<locals>.audit  [after commit on 'default']"
+        " via pattern 'shop::.*'\n"
+        "  2. tests.test_commands.registry.<locals>.Listener.handle  [immediate]"
+        " via pattern 'shop::order::.*'\n"
+    )
+
+
+@pytest.mark.usefixtures("registry")
+def test_match_an_event_class_name() -> None:
+    assert run("--match", Paid.event_name) == (
+        "tests::test_commands::Paid: 1 handler(s), run in this order\n"
+        "  1. tests.test_commands.registry.<locals>.receipt  [immediate] via tests.test_commands.Paid\n"
+    )
+
+
+def test_match_nothing() -> None:
+    assert run("--match", "nothing::here") == "nothing::here: no handler\n"
+
+
+@pytest.mark.usefixtures("registry")
+def test_list_groups_by_target() -> None:
+    lines = run().splitlines()
+    assert lines[0].startswith("mode: gevent; ")
+    assert "tests.test_commands.Paid (Event class)" in lines
+    at = lines.index("shop::.*")
+    assert lines[at + 1] == "  tests.test_commands.registry.<locals>.audit  [after commit on 'default']"
+    assert "events::db::tests::myapp::models::Example::created" in lines  # the seed app's observer
+
+
+@pytest.mark.usefixtures("registry")
+def test_json() -> None:
+    document = json.loads(run("--match", "shop::order::paid", "--json"))
+    assert document["name"] == "shop::order::paid"
+    assert document["mode"] == "gevent"
+    assert document["handlers"][0] == {
+        "target": "shop::.*",
+        "kind": "pattern",
+        "event_class": None,
+        "handler": "tests.test_commands.registry.<locals>.audit",
+        "delivery": "after_commit",
+        "using": "default",
+    }
+    everything = json.loads(run("--json"))
+    assert {"target": Paid.event_name, "kind": "event"}.items() <= everything["handlers"][-3].items()

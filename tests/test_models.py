@@ -1,0 +1,408 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.apps import apps
+from django.db import models, transaction
+from django.test import override_settings
+
+from django_events import (
+    ModelObserver,
+    Observer,
+    RegisterSignalsFor,
+    changes,
+    dispatcher,
+    model_event_name,
+    observe_model,
+    observes,
+    on,
+)
+from django_events._models import _known_proxies, observed_models
+from tests.conftest import Recorder
+from tests.testapp.models import (
+    Code,
+    Customer,
+    Order,
+    Place,
+    PriorityOrder,
+    Restaurant,
+    Ticket,
+    Timestamped,
+    Unobserved,
+)
+
+pytestmark = pytest.mark.django_db
+
+ORDER = "events::db::tests::testapp::models::Order"
+
+
+@pytest.fixture(autouse=True)
+def sync_mode() -> Iterator[None]:
+    with override_settings(DJANGO_EVENTS={"MODE": "sync"}):
+        yield
+
+
+@pytest.fixture
+def db_events() -> Recorder:
+    """Every model event, as (name, instance)."""
+    recorder = Recorder("db")
+    on("events::db::.*")(recorder)
+    return recorder
+
+
+def names(recorder: Recorder) -> list[str]:
+    return [call[0] for call in recorder.calls]
+
+
+# -- names and actions -----------------------------------------------------------------
+
+
+def test_save_update_delete_dispatch_the_six_events(db_events: Recorder) -> None:
+    observe_model(Order)
+    order = Order.objects.create(status="new")
+    order.status = "paid"
+    order.save()
+    order.delete()
+    assert names(db_events) == [
+        f"{ORDER}::creating",
+        f"{ORDER}::created",
+        f"{ORDER}::updating",
+        f"{ORDER}::updated",
+        f"{ORDER}::deleting",
+        f"{ORDER}::deleted",
+    ]
+    assert all(call[1:] == (order,) for call in db_events.calls)  # the instance is the one argument
+
+
+def test_model_event_name() -> None:
+    assert model_event_name(Order, "created") == f"{ORDER}::created"
+    assert model_event_name(PriorityOrder, "deleted") == f"{ORDER}::deleted"
+    with pytest.raises(ValueError, match=r"action must be one of creating, .*, got 'saved'"):
+        model_event_name(Order, "saved")
+
+
+def test_unobserved_models_emit_nothing(db_events: Recorder) -> None:
+    Unobserved.objects.create(name="x")
+    assert db_events.calls == []
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Ticket(title="t"),  # UUID primary key, set before the first save
+        lambda: Ticket(id=uuid.uuid4(), title="t"),
+        lambda: Code(code="ABC", label="client-set CharField primary key"),
+    ],
+)
+def test_client_set_primary_keys_are_creates_not_updates(
+    db_events: Recorder, make: Callable[[], Any]
+) -> None:
+    observe_model(Ticket)
+    observe_model(Code)
+    instance = make()
+    assert instance.pk is not None
+    instance.save()
+    assert [n.rsplit("::", 1)[1] for n in names(db_events)] == ["creating", "created"]
+    instance.save()
+    assert [n.rsplit("::", 1)[1] for n in names(db_events)][2:] == ["updating", "updated"]
+
+
+def test_observe_model_is_idempotent(db_events: Recorder) -> None:
+    observe_model(Customer)
+    observe_model(Customer)
+    RegisterSignalsFor(Customer)
+    Customer.objects.create(name="ada")
+    assert len(db_events.calls) == 2
+    assert Customer in observed_models()
+
+
+def test_proxy_models_emit_their_concrete_models_events(db_events: Recorder) -> None:
+    observe_model(Order)
+    PriorityOrder.objects.create()
+    assert names(db_events) == [f"{ORDER}::creating", f"{ORDER}::created"]
+    assert isinstance(db_events.calls[0][1], PriorityOrder)
+
+
+def test_observing_a_proxy_observes_its_concrete_model(db_events: Recorder) -> None:
+    observe_model(PriorityOrder)
+    Order.objects.create()
+    assert names(db_events) == [f"{ORDER}::creating", f"{ORDER}::created"]
+
+
+def test_a_proxy_defined_after_observation_is_connected() -> None:
+    observe_model(Order)
+
+    class LateProxy(Order):
+        class Meta:
+            proxy = True
+            app_label = "testapp"
+
+    seen = Recorder()
+    on(f"{ORDER}::created")(seen)
+    LateProxy.objects.create()
+    assert len(seen.calls) == 1
+
+
+def test_proxies_before_the_registry_is_ready(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert PriorityOrder in _known_proxies(Order)
+    monkeypatch.setattr(apps, "models_ready", False)
+    assert _known_proxies(Order) == []
+
+
+def test_multi_table_children_emit_their_own_events(db_events: Recorder) -> None:
+    observe_model(Place)
+    Restaurant.objects.create(name="r")  # Restaurant is not observed: Place's events do not fire
+    assert db_events.calls == []
+    observe_model(Restaurant)
+    Restaurant.objects.create(name="r2")
+    assert names(db_events) == [
+        "events::db::tests::testapp::models::Restaurant::creating",
+        "events::db::tests::testapp::models::Restaurant::created",
+    ]
+
+
+@pytest.mark.parametrize("bad", [Timestamped, models.Model])
+def test_abstract_models_are_rejected(bad: Any) -> None:
+    with pytest.raises(TypeError, match=r"observe_model\(\): .* is abstract and is never saved"):
+        observe_model(bad)
+
+
+@pytest.mark.parametrize("bad", [42, "tests.Order", Recorder])
+def test_non_models_are_rejected(bad: Any) -> None:
+    with pytest.raises(TypeError, match=r"observe_model\(\) expects a Django model class, got "):
+        observe_model(bad)
+
+
+# -- changed fields ------------------------------------------------------------------------
+
+
+def test_changes_in_updating_and_updated_handlers(django_assert_num_queries: Any) -> None:
+    observe_model(Order)
+    seen: list[tuple[str, dict[str, tuple[Any, Any]]]] = []
+    on(f"{ORDER}::(updating|updated|creating)")(lambda name, order: seen.append((name, changes(order))))
+    customer = Customer.objects.create(name="ada")
+    order = Order.objects.create(status="new", total=Decimal("1.00"))
+    order = Order.objects.get(pk=order.pk)
+    order.status = "paid"
+    order.customer = customer
+    order.data["paid"] = True  # mutated in place: still detected
+    with django_assert_num_queries(1):  # the UPDATE only: old values come from a snapshot
+        order.save()
+    expected: dict[str, tuple[Any, Any]] = {
+        "status": ("new", "paid"),
+        "customer_id": (None, customer.pk),
+        "data": ({}, {"paid": True}),
+    }
+    assert seen == [
+        (f"{ORDER}::creating", {}),
+        (f"{ORDER}::updating", expected),
+        (f"{ORDER}::updated", expected),
+    ]
+    assert changes(order) == expected  # after the save: that save's changes
+
+
+def test_changes_before_the_first_save_since_loading() -> None:
+    observe_model(Order)
+    order = Order.objects.create(status="new")
+    order = Order.objects.get(pk=order.pk)
+    assert changes(order) == {}
+    order.note = "hello"
+    assert changes(order) == {"note": ("", "hello")}
+
+
+def test_a_second_save_reports_only_its_own_changes() -> None:
+    observe_model(Order)
+    order = Order.objects.create(status="new")
+    order.status = "paid"
+    order.save()
+    order.note = "x"
+    order.save()
+    assert changes(order) == {"note": ("", "x")}
+
+
+def test_deferred_fields_are_not_compared() -> None:
+    observe_model(Order)
+    Order.objects.create(status="new", note="n")
+    order = Order.objects.only("status").get()
+    order.status = "paid"
+    order.save()
+    assert changes(order) == {"status": ("new", "paid")}
+
+
+def test_changes_needs_an_observed_instance() -> None:
+    with pytest.raises(ValueError, match=r"changes\(\) needs Unobserved to be observed"):
+        changes(Unobserved(name="x"))
+    with pytest.raises(TypeError, match=r"changes\(\) expects a model instance, got 3 \(int\)"):
+        changes(3)  # type: ignore[arg-type]
+
+
+# -- observers -----------------------------------------------------------------------------
+
+
+def test_observes_calls_the_methods_it_defines() -> None:
+    seen: list[tuple[str, Order]] = []
+    made: list[object] = []
+
+    @observes(Order)
+    class OrderObserver:
+        def __init__(self) -> None:
+            made.append(self)
+
+        def created(self, instance: Order) -> None:
+            seen.append(("created", instance))
+
+        def deleted(self, instance: Order) -> None:
+            seen.append(("deleted", instance))
+
+    order = Order.objects.create()
+    order.save()
+    order.delete()
+    assert seen == [("created", order), ("deleted", order)]
+    assert len(made) == 1  # instantiated once
+
+
+def test_typed_observer_base_registers_only_overridden_methods() -> None:
+    seen: list[str] = []
+
+    @observes(Order)
+    class OrderObserver(ModelObserver[Order]):
+        def updated(self, instance: Order) -> None:
+            seen.append(instance.status)
+
+    assert [r.label for r in dispatcher.registrations if "OrderObserver" in r.label] == [
+        "tests.test_models.test_typed_observer_base_registers_only_overridden_methods"
+        ".<locals>.OrderObserver.updated"
+    ]
+    order = Order.objects.create(status="a")
+    order.status = "b"
+    order.save()
+    assert seen == ["b"]
+
+
+def test_two_observers_each_event_once_each_method_once(db_events: Recorder) -> None:
+    calls: list[str] = []
+
+    @observes(Order)
+    class First:
+        def created(self, instance: Order) -> None:
+            calls.append("first")
+
+    @observes(Order)
+    class Second:
+        def created(self, instance: Order) -> None:
+            calls.append("second")
+
+    Order.objects.create()
+    assert calls == ["first", "second"]
+    assert names(db_events) == [f"{ORDER}::creating", f"{ORDER}::created"]
+
+
+def test_observer_without_methods_is_rejected() -> None:
+    with pytest.raises(TypeError, match=r"Empty observes Order but defines none of creating, created"):
+
+        @observes(Order)
+        class Empty:
+            def saved(self, instance: Order) -> None: ...
+
+
+def test_observer_of_an_abstract_model_is_rejected() -> None:
+    with pytest.raises(TypeError, match=r"observes\(\): Timestamped is abstract"):
+        observes(Timestamped)  # type: ignore[type-abstract]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_after_commit_observer() -> None:
+    seen: list[str] = []
+
+    @observes(Order, after_commit=True)
+    class OrderObserver:
+        def created(self, instance: Order) -> None:
+            seen.append(instance.status)
+
+    class Rollback(Exception):
+        pass
+
+    def create_then_fail() -> None:
+        with transaction.atomic():
+            Order.objects.create(status="rolled back")
+            raise Rollback
+
+    with pytest.raises(Rollback):
+        create_then_fail()
+    with transaction.atomic():
+        Order.objects.create(status="committed")
+        assert seen == []
+    assert seen == ["committed"]
+
+
+def test_legacy_observer_gets_the_event_name() -> None:
+    seen: list[tuple[str, Order]] = []
+
+    class OrderObserver(Observer):
+        observes = Order
+
+        def created(self, eventName: str, order: Order) -> None:
+            seen.append((eventName, order))
+
+    order = Order.objects.create()
+    assert seen == [(f"{ORDER}::created", order)]
+
+
+def test_legacy_observer_needs_observes() -> None:
+    with pytest.raises(TypeError, match=r"NoModel must set observes = SomeModel"):
+
+        class NoModel(Observer):
+            def created(self, eventName: str, instance: Any) -> None: ...
+
+
+# -- the seed README's "Observer" example, in tests/myapp -------------------------------------
+
+
+def test_seed_readme_observer(capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.myapp.models import Example
+
+    example = Example.objects.create(name="first")
+    example.name = "second"
+    example.save()
+    example.delete()
+    assert capsys.readouterr().out.splitlines() == [
+        "creating a Example with name: first",
+        "created a Example with name: first",
+        "updating a Example with name: second",
+        "updated a Example with name: second",
+        "deleting a Example with name: second",
+        "deleted a Example with name: second",
+    ]
+
+
+def test_seed_readme_listener_for_any_created_model() -> None:
+    from django_events import EventListener
+    from tests.myapp.models import Example
+
+    handled: list[tuple[str, Any]] = []
+
+    class ExampleEventListener(EventListener):
+        listensFor = [
+            "events::db::(.*)::created",
+        ]
+
+        def handle(self, event: Any, *args: Any, **kwargs: Any) -> None:
+            (example,) = args
+            handled.append((event, example))
+
+    example = Example.objects.create(name="x")
+    assert handled == [("events::db::tests::myapp::models::Example::created", example)]
+
+
+def test_seed_readme_register_signals_for(db_events: Recorder) -> None:
+    from tests.myapp.models import Unobserved as MyUnobserved  # RegisterSignalsFor in myapp/events.py
+
+    MyUnobserved.objects.create(name="x")
+    assert names(db_events) == [
+        "events::db::tests::myapp::models::Unobserved::creating",
+        "events::db::tests::myapp::models::Unobserved::created",
+    ]

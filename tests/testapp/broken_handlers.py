@@ -1,0 +1,3 @@
+"""A handler module that fails to import: autodiscovery must not hide the error."""
+
+raise ImportError("broken on purpose")

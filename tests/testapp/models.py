@@ -1,0 +1,61 @@
+"""Models of the test app: every kind of model that model events must handle."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+
+class Customer(models.Model):
+    name = models.CharField(max_length=100)
+
+
+class Order(models.Model):
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.SET_NULL)
+    status = models.CharField(max_length=20, default="new")
+    total = models.DecimalField(max_digits=10, decimal_places=2, default=0)
+    data = models.JSONField(default=dict)
+    note = models.TextField(blank=True)
+
+
+class PriorityOrder(Order):
+    """A proxy: saving one emits the events of Order, its concrete model."""
+
+    class Meta:
+        proxy = True
+
+
+class Ticket(models.Model):
+    """A UUID primary key that is set before the first save."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4)
+    title = models.CharField(max_length=100)
+
+
+class Code(models.Model):
+    """A CharField primary key set by the client."""
+
+    code = models.CharField(primary_key=True, max_length=20)
+    label = models.CharField(max_length=100)
+
+
+class Place(models.Model):
+    name = models.CharField(max_length=100)
+
+
+class Restaurant(Place):
+    """Multi-table inheritance: saving one emits Restaurant's events, not Place's."""
+
+    serves_pizza = models.BooleanField(default=False)
+
+
+class Unobserved(models.Model):
+    name = models.CharField(max_length=100)
+
+
+class Timestamped(models.Model):
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        abstract = True

@@ -1,0 +1,62 @@
+"""Typing tests for model events, observers and SignalToEvent (checked by mypy, never run)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models.signals import post_save
+from typing_extensions import assert_type
+
+from django_events import (
+    Event,
+    ModelObserver,
+    Observer,
+    RegisterSignalsFor,
+    SignalToEvent,
+    changes,
+    observe_model,
+    observes,
+)
+from tests.testapp.models import Customer, Order
+
+
+@observes(Order)
+class OrderObserver(ModelObserver[Order]):
+    def created(self, instance: Order) -> None: ...
+
+    def updated(self, instance: Order) -> None:
+        assert_type(changes(instance), dict[str, tuple[Any, Any]])
+
+
+@observes(Order)
+class WrongModel(ModelObserver[Order]):
+    def created(self, instance: Customer) -> None: ...  # type: ignore[override]
+
+
+@observes(Order, after_commit=True, using="default")
+class PlainObserver:  # a plain class works too (unchecked methods)
+    def deleted(self, instance: Order) -> None: ...
+
+
+observes(Order, after_commit="yes")  # type: ignore[arg-type]
+observes("shop.Order")  # type: ignore[arg-type]
+observe_model(Order)
+RegisterSignalsFor(Customer)
+observe_model(42)  # type: ignore[arg-type]
+
+
+class LegacyObserver(Observer):
+    observes = Order
+
+    def created(self, eventName: str, instance: Order) -> None: ...
+
+
+class Saved(Event):
+    instance: Order
+
+
+SignalToEvent(post_save, event="saved", sender=Order)
+SignalToEvent(post_save, event=Saved, sender=Order)
+SignalToEvent(post_save, hook=lambda sender, **kwargs: "saved")
+SignalToEvent(post_save, event=42)  # type: ignore[arg-type]
+SignalToEvent(post_save, hook=lambda sender, **kwargs: 42)  # type: ignore[arg-type]
