@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck pytest test-oldest precommit clean
+.PHONY: install demo test lint typecheck pytest test-oldest bench bench-smoke precommit clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,7 +17,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	cd example && ../$(BIN)/python manage.py migrate --verbosity 0 && ../$(BIN)/python manage.py demo
 
-test: lint typecheck pytest test-oldest
+test: lint typecheck pytest bench-smoke test-oldest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -36,6 +36,14 @@ pytest: $(STAMP)
 # The pytest suite again on the oldest supported pair: Python 3.10 with Django 4.2.
 test-oldest:
 	bash .ci/test-oldest
+
+# Benchmarks print ratios against peers measured in the same run (see benchmarks/).
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.bench_model_save
+
+# The same with tiny repeat counts, inside `make test`, so the benchmarks never rot.
+bench-smoke: $(STAMP)
+	$(BIN)/python -m benchmarks.bench_model_save --quick
 
 precommit: $(STAMP)
 	$(BIN)/pre-commit run --all-files --show-diff-on-failure

@@ -4,7 +4,6 @@ from django.apps import AppConfig
 
 
 class ShopConfig(AppConfig):
+    # No ready() needed: django_events imports shop.events, shop.listeners and
+    # shop.observers at start-up (the AUTODISCOVER setting).
     name = "shop"
-
-    def ready(self) -> None:
-        from . import handlers  # noqa: F401  (registers the handlers)

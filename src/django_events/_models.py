@@ -48,6 +48,9 @@ _UID: Final = "django_events.model_events"
 
 #: Concrete models that emit events, and the event names of each (action -> name).
 _observed: dict[type[Model], dict[str, str]] = {}
+#: Per connected sender (a concrete model or a proxy): its names and its concrete fields'
+#: attnames, looked up once so that a save does not walk _meta.
+_senders: dict[type[Model], tuple[dict[str, str], tuple[str, ...]]] = {}
 #: Every observer class that was registered, with the model it observes (system checks).
 _observers: list[tuple[type, type[Model]]] = []
 
@@ -106,6 +109,9 @@ def _on_class_prepared(sender: type[Model], **kwargs: Any) -> None:
 
 
 def _connect(sender: type[Model]) -> None:
+    concrete = sender._meta.concrete_model
+    assert concrete is not None
+    _senders[sender] = (_observed[concrete], tuple(f.attname for f in sender._meta.concrete_fields))
     for signal, receiver in (
         (post_init, _snapshot),
         (pre_save, _pre_save),
@@ -116,23 +122,22 @@ def _connect(sender: type[Model]) -> None:
         signal.connect(receiver, sender=sender, weak=False, dispatch_uid=_UID)
 
 
-def _names(sender: type[Model]) -> dict[str, str]:
-    return _observed[sender._meta.concrete_model]  # type: ignore[index]
-
-
 # -- receivers ----------------------------------------------------------------------------
 
 
-def _values(instance: Model) -> dict[str, Any]:
-    loaded = instance.__dict__
-    return {
-        f.attname: copy.deepcopy(value) if isinstance(value, (dict, list, set)) else value
-        for f in instance._meta.concrete_fields
-        if (value := loaded.get(f.attname, _MISSING)) is not _MISSING
-    }
-
-
 _MISSING: Final = object()
+_MUTABLE: Final = (dict, list, set)
+
+
+def _values(instance: Model) -> dict[str, Any]:
+    """The loaded concrete field values (deferred ones are absent); mutable ones copied."""
+    loaded = instance.__dict__
+    values = {}
+    for attname in _senders[type(instance)][1]:
+        value = loaded.get(attname, _MISSING)
+        if value is not _MISSING:
+            values[attname] = copy.deepcopy(value) if isinstance(value, _MUTABLE) else value
+    return values
 
 
 def _snapshot(sender: type[Model], instance: Model, **kwargs: Any) -> None:
@@ -140,37 +145,40 @@ def _snapshot(sender: type[Model], instance: Model, **kwargs: Any) -> None:
     instance.__dict__.pop(_CHANGES, None)
 
 
-def _diff(instance: Model) -> dict[str, tuple[Any, Any]]:
-    before: dict[str, Any] = instance.__dict__.get(_SNAPSHOT, {})
-    now = _values(instance)
+def _diff(before: dict[str, Any], now: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
     return {name: (old, now[name]) for name, old in before.items() if name in now and now[name] != old}
 
 
 def _pre_save(sender: type[Model], instance: Model, **kwargs: Any) -> None:
+    instance.__dict__.pop(_CHANGES, None)  # changes() now means this save's, computed live
     adding = instance._state.adding
-    instance.__dict__[_CHANGES] = {} if adding else _diff(instance)
-    default_dispatcher.dispatch(_names(sender)["creating" if adding else "updating"], instance)
+    default_dispatcher.dispatch(_senders[sender][0]["creating" if adding else "updating"], instance)
 
 
 def _post_save(sender: type[Model], instance: Model, created: bool, **kwargs: Any) -> None:
-    instance.__dict__[_SNAPSHOT] = _values(instance)
-    default_dispatcher.dispatch(_names(sender)["created" if created else "updated"], instance)
+    # The values just saved are both this save's "new" values and the next snapshot.
+    loaded = instance.__dict__
+    now = _values(instance)
+    loaded[_CHANGES] = {} if created else _diff(loaded.get(_SNAPSHOT, {}), now)
+    loaded[_SNAPSHOT] = now
+    default_dispatcher.dispatch(_senders[sender][0]["created" if created else "updated"], instance)
 
 
 def _pre_delete(sender: type[Model], instance: Model, **kwargs: Any) -> None:
-    default_dispatcher.dispatch(_names(sender)["deleting"], instance)
+    default_dispatcher.dispatch(_senders[sender][0]["deleting"], instance)
 
 
 def _post_delete(sender: type[Model], instance: Model, **kwargs: Any) -> None:
-    default_dispatcher.dispatch(_names(sender)["deleted"], instance)
+    default_dispatcher.dispatch(_senders[sender][0]["deleted"], instance)
 
 
 def changes(instance: Model) -> dict[str, tuple[Any, Any]]:
     """Which concrete fields a save changed: ``{attname: (old, new)}``.
 
-    During and after a save it is that save's changes (empty for a create), so queued
-    ``updated`` handlers see the save they are about. Before the instance's first save
-    it is what changed since it was loaded. Old values come from a snapshot taken when
+    After a save it is that save's changes (empty for a create), so queued ``updated``
+    handlers see the save they are about. During a save (an ``updating`` handler in sync
+    mode) and before one, it is what changed since the instance was loaded or last saved;
+    empty for an instance that was never saved. Old values come from a snapshot taken when
     the instance was loaded or last saved: no query. Foreign keys appear under their
     attname (``customer_id``), and fields that were deferred at load are not compared.
     """
@@ -181,8 +189,13 @@ def changes(instance: Model) -> dict[str, tuple[Any, Any]]:
             f"changes() needs {type(instance).__qualname__} to be observed "
             "(an observer, observe_model() or RegisterSignalsFor())"
         )
-    recorded: dict[str, tuple[Any, Any]] | None = instance.__dict__.get(_CHANGES)
-    return dict(recorded) if recorded is not None else _diff(instance)
+    loaded = instance.__dict__
+    recorded: dict[str, tuple[Any, Any]] | None = loaded.get(_CHANGES)
+    if recorded is not None:
+        return dict(recorded)
+    if instance._state.adding:
+        return {}
+    return _diff(loaded.get(_SNAPSHOT, {}), _values(instance))
 
 
 # -- observers ----------------------------------------------------------------------------

@@ -8,10 +8,16 @@ from typing import Any
 
 import gevent
 from django.core.management.base import BaseCommand
+from django.db import transaction
 from django.test import override_settings
 
 from django_events import Dispatcher, dispatcher
 from shop.events import LegacyOrderShipped, OrderPaid
+from shop.models import Order
+
+
+class Rollback(Exception):
+    pass
 
 
 class Command(BaseCommand):
@@ -45,4 +51,29 @@ class Command(BaseCommand):
             OrderPaid(order_id=2, amount=Decimal("20.00")).dispatch()
             Dispatcher.Dispatch("shop::legacy::bye", "world")
             print(f"{dispatcher.pending()} pending")
+            self.model_events()
         print("\ndemo finished")
+
+    def model_events(self) -> None:
+        print("\n== model events: an observer, a regex listener and changes()")
+        order = Order.objects.create(customer="ada", total=Decimal("9.99"))
+        order.status = "paid"
+        order.total = Decimal("12.50")
+        order.save()
+
+        print("\n== an after-commit handler (and the usual ones) in a transaction that rolls back:")
+        try:
+            with transaction.atomic():
+                OrderPaid(order_id=order.pk, amount=order.total).dispatch()
+                raise Rollback
+        except Rollback:
+            print("  rolled back: the after-commit handler never ran")
+
+        print("\n== ...and in one that commits:")
+        with transaction.atomic():
+            OrderPaid(order_id=order.pk, amount=order.total).dispatch()
+            print("  (still inside the transaction)")
+        print("  committed")
+
+        print("\n== deleting the order:")
+        order.delete()

@@ -1,4 +1,4 @@
-"""Handlers, registered when the app is ready: modern decorators and legacy calls side by side."""
+"""Handlers, found by autodiscovery: modern decorators and legacy calls side by side."""
 
 from __future__ import annotations
 
