@@ -287,6 +287,21 @@ def test_gevent_worker_survives_failing_handlers(queued: EventDispatcher, record
     assert recorder.calls[-1] == ("a", "later")
 
 
+Failing = tuple[EventDispatcher, list[str]]
+
+
+@pytest.fixture
+def failing() -> Failing:
+    """A gevent dispatcher that raises handler errors, with "bad" (fails) then "good" queued."""
+    d = EventDispatcher(mode="gevent", raise_handler_errors=True)
+    seen: list[str] = []
+    d.register("bad", explode)
+    d.register(".*", lambda name: seen.append(name))
+    d.dispatch("bad")
+    d.dispatch("good")
+    return d, seen
+
+
 @override_settings(DJANGO_EVENTS={"RAISE_HANDLER_ERRORS": True, "MODE": "sync"})
 def test_raise_setting_raises_after_all_handlers_ran(
     recorder: Recorder, caplog: pytest.LogCaptureFixture
@@ -299,26 +314,16 @@ def test_raise_setting_raises_after_all_handlers_ran(
     assert caplog.records == []
 
 
-def test_raise_option_runs_every_pending_event_then_raises() -> None:
-    d = EventDispatcher(mode="gevent", raise_handler_errors=True)
-    seen: list[str] = []
-    d.register("bad", explode)
-    d.register(".*", lambda name: seen.append(name))
-    d.dispatch("bad")
-    d.dispatch("good")
+def test_raise_option_runs_every_pending_event_then_raises(failing: Failing) -> None:
+    d, seen = failing
     with pytest.raises(Boom):
         d.clear_queue()
     assert seen == ["bad", "good"]  # nothing stalls behind the failure
     assert d.pending() == 0
 
 
-def test_raise_option_never_kills_the_worker(caplog: pytest.LogCaptureFixture) -> None:
-    d = EventDispatcher(mode="gevent", raise_handler_errors=True)
-    seen: list[str] = []
-    d.register("bad", explode)
-    d.register(".*", lambda name: seen.append(name))
-    d.dispatch("bad")
-    d.dispatch("good")
+def test_raise_option_never_kills_the_worker(failing: Failing, caplog: pytest.LogCaptureFixture) -> None:
+    d, seen = failing
     gevent.sleep(0)  # the worker has no caller to raise to: it logs and goes on
     assert seen == ["bad", "good"]
     assert "handler tests.test_dispatcher.explode failed for event 'bad'" in caplog.text
@@ -548,17 +553,15 @@ def test_pending_events_are_drained_at_interpreter_exit(tmp_path: Path) -> None:
     ]
 
 
-def test_exit_drain_logs_errors_and_runs_everything(caplog: pytest.LogCaptureFixture) -> None:
+def test_exit_drain_logs_errors_and_runs_everything(
+    failing: Failing, caplog: pytest.LogCaptureFixture
+) -> None:
     from django_events._dispatcher import _drain_all_at_exit
 
-    d = EventDispatcher(mode="gevent", raise_handler_errors=True)
-    seen: list[str] = []
-    d.register("bad", explode)
-    d.register(".*", lambda name: seen.append(name))
-    d.dispatch("bad")
-    d.dispatch("good")
+    d, seen = failing
     _drain_all_at_exit()  # must not raise: nobody could catch it at exit
     assert seen == ["bad", "good"]
+    assert d.pending() == 0
     assert "handler tests.test_dispatcher.explode failed for event 'bad'" in caplog.text
 
 

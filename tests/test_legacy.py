@@ -125,24 +125,6 @@ def test_event_listener_for_everything() -> None:
     assert handled == [("any::thing", (1,), {"k": 2})]
 
 
-def test_event_listener_for_model_style_names() -> None:
-    handled: list[tuple[Any, Any]] = []
-
-    class ExampleEventListener(EventListener):
-        listensFor = [
-            "events::db::(.*)::created",
-        ]
-
-        def handle(self, event: Any, *args: Any, **kwargs: Any) -> None:
-            (example,) = args
-            handled.append((event, example))
-
-    Dispatcher.Dispatch("events::db::my::models::Example::created", "instance")
-    Dispatcher.Dispatch("events::db::my::models::Example::updated", "instance")
-    Dispatcher.ClearQueue()
-    assert handled == [("events::db::my::models::Example::created", "instance")]
-
-
 def test_handle_is_looked_up_at_each_dispatch() -> None:
     class Listener(EventListener):
         listensFor = [ExampleEvent]
