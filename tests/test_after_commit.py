@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from django.db import transaction
+from django.test import override_settings
 
 from django_events import Event, EventDispatcher, on
 from tests.conftest import Recorder
@@ -101,7 +102,7 @@ def test_registrations_say_when_they_deliver(sync: EventDispatcher) -> None:
     sync.register("c", print, after_commit=True, using="other")
     assert [(r.after_commit, r.using) for r in sync.registrations] == [
         (False, None),
-        (True, "default"),
+        (True, None),  # the event's own database (a model event's), else "default"
         (True, "other"),
     ]
 
@@ -121,3 +122,30 @@ def test_bad_options_fail_at_registration(sync: EventDispatcher, options: Any, m
     with pytest.raises(TypeError, match=message):
         on("a", dispatcher=sync, **options)
     assert sync.registrations == ()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_immediate_handlers_run_first(sync: EventDispatcher) -> None:
+    seen: list[str] = []
+    sync.register("a", lambda name: seen.append("after-commit"), after_commit=True)
+    sync.register("a", lambda name: seen.append("immediate"))
+    sync.dispatch("a")
+    assert seen == ["immediate", "after-commit"]
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(DJANGO_EVENTS={"RAISE_HANDLER_ERRORS": True})
+def test_a_failing_after_commit_handler_does_not_stop_other_commit_hooks(
+    sync: EventDispatcher, caplog: pytest.LogCaptureFixture
+) -> None:
+    ran: list[str] = []
+
+    def fails(name: str) -> None:
+        raise RuntimeError("handler failed")
+
+    sync.register("a", fails, after_commit=True)
+    with transaction.atomic():
+        sync.dispatch("a")
+        transaction.on_commit(lambda: ran.append("other hook"))
+    assert ran == ["other hook"]
+    assert "handler failed" in caplog.text  # logged by Django's robust on_commit, not lost

@@ -31,6 +31,16 @@ def test_autodiscover_takes_module_names() -> None:
     assert "tests.myapp.events" not in autodiscover()
 
 
+@override_settings(DJANGO_EVENTS={"AUTODISCOVER": "yes"})
+def test_a_bad_setting_imports_nothing_and_leaves_it_to_the_checks() -> None:
+    assert autodiscover() == []  # and django.setup() goes on, so `manage.py check` can report E005
+
+
+@override_settings(DJANGO_EVENTS=["not", "a", "dict"])
+def test_a_setting_that_is_not_a_dict_autodiscovers_the_default_modules() -> None:
+    assert "tests.myapp.events" in autodiscover()  # E001 reports the setting itself
+
+
 @override_settings(DJANGO_EVENTS={"AUTODISCOVER": ["no_such_module"]})
 def test_missing_modules_are_skipped() -> None:
     assert autodiscover() == []

@@ -23,6 +23,9 @@ def registry() -> None:
     @on("shop::.*", after_commit=True)
     def audit(name: str) -> None: ...
 
+    @on("shop::other", after_commit=True, using="other")
+    def other_db(name: str) -> None: ...
+
     class Listener(EventListener):
         listensFor = ["shop::order::.*"]
 
@@ -39,10 +42,10 @@ def run(*args: str) -> str:
 def test_match_lists_the_handlers_in_order() -> None:
     assert run("--match", "shop::order::paid") == (
         "shop::order::paid: 2 handler(s), run in this order\n"
-        "  1. tests.test_commands.registry.<locals>.audit  [after commit on 'default']"
-        " via pattern 'shop::.*'\n"
-        "  2. tests.test_commands.registry.<locals>.Listener.handle  [immediate]"
+        "  1. tests.test_commands.registry.<locals>.Listener.handle  [immediate]"
         " via pattern 'shop::order::.*'\n"
+        "  2. tests.test_commands.registry.<locals>.audit  [after commit]"
+        " via pattern 'shop::.*'\n"
     )
 
 
@@ -64,7 +67,8 @@ def test_list_groups_by_target() -> None:
     assert lines[0].startswith("mode: gevent; ")
     assert "tests.test_commands.Paid (Event class)" in lines
     at = lines.index("shop::.*")
-    assert lines[at + 1] == "  tests.test_commands.registry.<locals>.audit  [after commit on 'default']"
+    assert lines[at + 1] == "  tests.test_commands.registry.<locals>.audit  [after commit]"
+    assert "  tests.test_commands.registry.<locals>.other_db  [after commit on 'other']" in lines
     assert "events::db::tests::myapp::models::Example::created" in lines  # the seed app's observer
 
 
@@ -73,13 +77,13 @@ def test_json() -> None:
     document = json.loads(run("--match", "shop::order::paid", "--json"))
     assert document["name"] == "shop::order::paid"
     assert document["mode"] == "gevent"
-    assert document["handlers"][0] == {
+    assert document["handlers"][1] == {
         "target": "shop::.*",
         "kind": "pattern",
         "event_class": None,
         "handler": "tests.test_commands.registry.<locals>.audit",
         "delivery": "after_commit",
-        "using": "default",
+        "using": None,
     }
     everything = json.loads(run("--json"))
-    assert {"target": Paid.event_name, "kind": "event"}.items() <= everything["handlers"][-3].items()
+    assert {"target": Paid.event_name, "kind": "event"}.items() <= everything["handlers"][-4].items()

@@ -21,7 +21,7 @@ from django_events import (
     observes,
     on,
 )
-from django_events._models import _known_proxies, observed_models
+from django_events._models import _senders, connect_known_proxies, observed_models
 from tests.conftest import Recorder
 from tests.testapp.models import (
     Code,
@@ -147,10 +147,16 @@ def test_a_proxy_defined_after_observation_is_connected() -> None:
     assert len(seen.calls) == 1
 
 
-def test_proxies_before_the_registry_is_ready(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert PriorityOrder in _known_proxies(Order)
+def test_proxies_are_connected_again_when_the_registry_is_ready(monkeypatch: pytest.MonkeyPatch) -> None:
+    observe_model(Order)
+    senders: dict[Any, Any] = _senders
+    monkeypatch.delitem(senders, PriorityOrder)  # as if Order was observed while models loaded
     monkeypatch.setattr(apps, "models_ready", False)
-    assert _known_proxies(Order) == []
+    connect_known_proxies()
+    assert PriorityOrder not in _senders
+    monkeypatch.setattr(apps, "models_ready", True)
+    connect_known_proxies()  # what DjangoEventsConfig.ready() does
+    assert PriorityOrder in _senders
 
 
 def test_multi_table_children_emit_their_own_events(db_events: Recorder) -> None:
@@ -202,7 +208,7 @@ def test_changes_in_updating_and_updated_handlers(django_assert_num_queries: Any
         (f"{ORDER}::updating", expected),
         (f"{ORDER}::updated", expected),
     ]
-    assert changes(order) == expected  # after the save: that save's changes
+    assert changes(order) == {}  # outside handlers: what changed since the save
 
 
 def test_changes_before_the_first_save_since_loading() -> None:
@@ -214,14 +220,56 @@ def test_changes_before_the_first_save_since_loading() -> None:
     assert changes(order) == {"note": ("", "hello")}
 
 
-def test_a_second_save_reports_only_its_own_changes() -> None:
+@pytest.mark.django_db(transaction=True)
+def test_each_save_reports_its_own_changes_even_when_handled_later() -> None:
+    observe_model(Order)
+    seen: list[tuple[str, dict[str, tuple[Any, Any]]]] = []
+    on(f"{ORDER}::(created|updated)", after_commit=True)(
+        lambda name, order: seen.append((name.rsplit("::", 1)[1], changes(order)))
+    )
+    with transaction.atomic():  # the handlers run at commit, after all three saves
+        order = Order.objects.create(status="new")
+        order.status = "paid"
+        order.save()
+        order.note = "x"
+        order.save()
+    assert seen == [
+        ("created", {}),
+        ("updated", {"status": ("new", "paid")}),
+        ("updated", {"note": ("", "x")}),
+    ]
+
+
+def test_changes_outside_handlers_follow_later_edits() -> None:
     observe_model(Order)
     order = Order.objects.create(status="new")
     order.status = "paid"
     order.save()
-    order.note = "x"
+    assert changes(order) == {}
+    order.status = "shipped"
+    assert changes(order) == {"status": ("paid", "shipped")}
+    assert changes(Order(status="unsaved")) == {}
+
+
+def test_update_fields_limits_the_changes_and_the_snapshot() -> None:
+    observe_model(Order)
+    seen: list[dict[str, tuple[Any, Any]]] = []
+    on(f"{ORDER}::updat(ing|ed)")(lambda name, order: seen.append(changes(order)))
+    order = Order.objects.create(status="new", note="x")
+    order.status = "paid"
+    order.note = "not saved"
+    order.save(update_fields=["status"])
+    assert seen == [{"status": ("new", "paid")}, {"status": ("new", "paid")}]
+    assert changes(order) == {"note": ("x", "not saved")}  # still unsaved
     order.save()
-    assert changes(order) == {"note": ("", "x")}
+    assert seen[-1] == {"note": ("x", "not saved")}
+
+
+def test_an_existing_pk_saved_as_new_is_reported_as_created(db_events: Recorder) -> None:
+    observe_model(Order)
+    existing = Order.objects.create(status="old")
+    Order(pk=existing.pk, status="overwritten").save()  # _state.adding, although Django UPDATEs
+    assert [n.rsplit("::", 1)[1] for n in names(db_events)][2:] == ["creating", "created"]
 
 
 def test_deferred_fields_are_not_compared() -> None:
@@ -229,7 +277,7 @@ def test_deferred_fields_are_not_compared() -> None:
     Order.objects.create(status="new", note="n")
     order = Order.objects.only("status").get()
     order.status = "paid"
-    order.save()
+    order.note = "loaded later, so not compared"
     assert changes(order) == {"status": ("new", "paid")}
 
 
@@ -406,3 +454,60 @@ def test_seed_readme_register_signals_for(db_events: Recorder) -> None:
         "events::db::tests::myapp::models::Unobserved::creating",
         "events::db::tests::myapp::models::Unobserved::created",
     ]
+
+
+# -- review regressions ----------------------------------------------------------------------
+
+
+def test_observers_on_another_dispatcher_are_called(sync: Any) -> None:
+    seen: list[Order] = []
+
+    @observes(Order, dispatcher=sync)
+    class OrderObserver:
+        def created(self, instance: Order) -> None:
+            seen.append(instance)
+
+    order = Order.objects.create()
+    assert seen == [order]
+
+
+def test_in_gevent_mode_model_handlers_run_before_the_save_goes_on() -> None:
+    observe_model(Order)
+    seen: list[object] = []
+
+    def stamp(name: str, order: Order) -> None:
+        order.note = "set by a creating handler"
+
+    on(f"{ORDER}::creating")(stamp)
+    on(f"{ORDER}::deleting")(lambda name, order: seen.append(order.pk))
+    with override_settings(DJANGO_EVENTS={"MODE": "gevent"}):
+        order = Order.objects.create()
+        assert Order.objects.get(pk=order.pk).note == "set by a creating handler"
+        pk = order.pk
+        order.delete()
+    assert seen == [pk]  # deleting handlers still see the primary key
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "other"])
+def test_after_commit_model_handlers_follow_the_instances_database() -> None:
+    seen: list[str] = []
+
+    @observes(Order, after_commit=True)
+    class OrderObserver:
+        def created(self, instance: Order) -> None:
+            seen.append(instance.status)
+
+    class Rollback(Exception):
+        pass
+
+    def create_then_fail() -> None:
+        with transaction.atomic(using="other"):
+            Order.objects.using("other").create(status="rolled back on other")
+            raise Rollback
+
+    with pytest.raises(Rollback):
+        create_then_fail()
+    with transaction.atomic(using="other"):
+        Order.objects.using("other").create(status="committed on other")
+        assert seen == []
+    assert seen == ["committed on other"]

@@ -22,6 +22,11 @@ class LegacyShipped(Event):
         self.sender = sender
 
 
+class Flexible(Event):
+    def __init__(self, **kwargs: object) -> None:
+        self.kwargs = kwargs
+
+
 class NeedsMore(Event):
     order_id: int
     missing: str
@@ -60,6 +65,35 @@ def test_signal_to_a_legacy_event_class(sync: EventDispatcher, signal: Signal) -
     on(LegacyShipped, dispatcher=sync)(received.append)
     signal.send(sender=Sender, order_id=3)
     assert [(e.order_id, e.sender) for e in received] == [(3, Sender)]
+
+
+def test_a_legacy_event_taking_any_keyword_gets_every_argument(sync: EventDispatcher, signal: Signal) -> None:
+    received: list[Flexible] = []
+    SignalToEvent(signal, event=Flexible, dispatcher=sync)
+    on(Flexible, dispatcher=sync)(received.append)
+    signal.send(sender=Sender, order_id=3)
+    assert [e.kwargs for e in received] == [{"sender": Sender, "order_id": 3}]
+
+
+def test_seed_readme_hook_verbatim(recorder: Recorder) -> None:
+    from django_events import Dispatcher
+
+    signal = Signal()
+
+    def hook(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if args[0] == 1:
+            return "event::when::1"
+        if args[1] == 2:
+            return "event::when::2"
+        return "event::when::none"
+
+    SignalToEvent(signal, hook=hook)
+    Dispatcher.RegisterHandler("event::when::.*", recorder)
+    signal.send(sender=1)  # the hook gets (sender, **signal_kwargs): args is (sender,)
+    Dispatcher.ClearQueue()
+    assert [c[0] for c in recorder.calls] == ["event::when::1"]
+    # Its other branches read a second positional argument, which no Django signal sends.
+    assert (hook(None, 2), hook(None, 3)) == ("event::when::2", "event::when::none")  # type: ignore[no-untyped-call]
 
 
 def test_only_from_one_sender(sync: EventDispatcher, signal: Signal, recorder: Recorder) -> None:

@@ -10,7 +10,7 @@ from typing_extensions import ParamSpec
 from ._dispatcher import EventDispatcher, live_dispatchers
 from ._dispatcher import dispatcher as default_dispatcher
 from ._events import Event
-from ._routing import Target, check_target, commit_alias, describe
+from ._routing import Target, check_commit_options, check_target, describe
 
 __all__ = ["off", "on"]
 
@@ -130,7 +130,7 @@ def on(
         )
     if dispatcher is not None and not isinstance(dispatcher, EventDispatcher):
         raise TypeError(f"dispatcher must be an EventDispatcher, got {describe(dispatcher)}")
-    commit_alias(after_commit, using)  # bad options fail here, before any handler
+    check_commit_options(after_commit, using)  # bad options fail here, before any handler
     if isinstance(targets[0], str):
         return OnPattern(targets, dispatcher, after_commit, using)
     return OnEvent(targets, dispatcher, after_commit, using)

@@ -19,6 +19,8 @@ import threading
 import weakref
 from collections import deque
 from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 import gevent
@@ -27,13 +29,29 @@ from gevent._hub_local import get_hub_if_exists
 from gevent.monkey import get_original
 from greenlet import getcurrent, greenlet
 
-__all__ = ["Pending", "QueueSet", "SyncRunner"]
+__all__ = ["Context", "Pending", "QueueSet", "SyncRunner", "current_context"]
 
 logger = logging.getLogger("django_events")
 
-#: One dispatched event: name, args, kwargs, and None (deliver to the immediate handlers)
-#: or the database alias whose commit it waited for (deliver to those handlers).
-Pending: TypeAlias = tuple[str, tuple[Any, ...], dict[str, Any], "str | None"]
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What an event's producer attaches to one dispatch (model events: the save's changes).
+
+    Handlers of that event can read it through ``current_context`` while they run.
+    """
+
+    #: The database the event belongs to (a model event's ``using``), or None.
+    database: str | None
+    data: object
+
+
+current_context: ContextVar[Context | None] = ContextVar("django_events_context", default=None)
+
+#: One dispatched event: name, args, kwargs, then None (deliver to the immediate handlers)
+#: or the database alias whose commit it waited for (deliver to those handlers), and the
+#: producer's Context, if any.
+Pending: TypeAlias = tuple[str, tuple[Any, ...], dict[str, Any], "str | None", "Context | None"]
 #: Runs one event's handlers; with ``may_raise`` it may re-raise a handler's exception.
 Deliver: TypeAlias = Callable[[Pending, bool], None]
 

@@ -8,7 +8,7 @@ import functools
 import inspect
 import logging
 import weakref
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from typing import Any, TypeVar, overload
 
 from django.core.signals import request_finished
@@ -16,9 +16,9 @@ from django.db import transaction
 from typing_extensions import ParamSpec
 
 from . import conf
-from ._delivery import Pending, QueueSet, SyncRunner
+from ._delivery import Context, Pending, QueueSet, SyncRunner, current_context
 from ._events import Event
-from ._routing import HandlerTable, Registration, Target, describe
+from ._routing import HandlerTable, Registration, Route, Target, describe
 
 __all__ = ["EventDispatcher", "dispatcher"]
 
@@ -27,8 +27,13 @@ logger = logging.getLogger("django_events")
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 _E = TypeVar("_E", bound=Event)
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 _live: weakref.WeakSet[EventDispatcher] = weakref.WeakSet()
+
+#: Sees every dispatch (name, args, kwargs) before it is routed; returns True to keep the
+#: event from its handlers. django_events.testing installs these (capture, fake, mocks).
+Recorder = Callable[[str, tuple[Any, ...], dict[str, Any]], bool]
 
 
 class EventDispatcher:
@@ -61,6 +66,7 @@ class EventDispatcher:
         self._table = HandlerTable(cache_size)
         self._queues = QueueSet(self._deliver)
         self._sync = SyncRunner(self._deliver)
+        self._recorders: list[Recorder] = []
         _live.add(self)
 
     def __repr__(self) -> str:
@@ -187,13 +193,70 @@ class EventDispatcher:
             raise TypeError(
                 f"dispatch() expects an event name (str) or an Event instance, got {describe(event)}{hint}"
             )
-        if route.deferred:
-            for alias in {r.using for r in route.deferred}:
-                transaction.on_commit(
-                    functools.partial(self._enqueue, (name, args, kwargs, alias)), using=alias
-                )
+        self._send(name, args, kwargs, route, None)
+
+    def _send(
+        self,
+        name: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        route: Route,
+        context: Context | None,
+    ) -> None:
+        if self._recorders and self._recorded(name, args, kwargs):
+            return
         if route.immediate:
-            self._enqueue((name, args, kwargs, None))
+            self._enqueue((name, args, kwargs, None, context))
+        if route.deferred:
+            # At dispatch time, in the dispatching thread: the transaction is this thread's.
+            event_alias = context.database if context is not None else None
+            for alias in dict.fromkeys(r.commit_alias(event_alias) for r in route.deferred):
+                transaction.on_commit(
+                    self._on_commit((name, args, kwargs, alias, context)),
+                    using=alias,
+                    robust=True,  # a failing handler must not stop other on_commit callbacks
+                )
+
+    def _on_commit(self, item: Pending) -> Callable[[], None]:
+        def deliver_after_commit() -> None:  # Django logs a failure under this name
+            self._enqueue(item)
+
+        deliver_after_commit.__qualname__ = f"after-commit delivery of {item[0]!r}"
+        return deliver_after_commit
+
+    def _dispatch_with_context(
+        self, name: str, args: tuple[Any, ...], database: str | None, data: Callable[[], object]
+    ) -> None:
+        """Dispatch ``name`` with a Context its handlers can read (model events).
+
+        Builds the context only when something listens or records. In gevent mode it then
+        runs this thread's queue, as the original yielded to the hub after model events.
+        """
+        route = self._table.route(name)
+        if not route.registrations and not self._recorders:
+            return
+        self._send(name, args, {}, route, Context(database, data()))
+        if (self._mode or conf.current().mode) == "gevent":
+            self.clear_queue()
+
+    def _recorded(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        """Show the dispatch to every recorder; True when one of them keeps it from handlers."""
+        kept = False
+        for recorder in list(self._recorders):
+            kept = recorder(name, args, kwargs) or kept
+        return kept
+
+    @contextlib.contextmanager
+    def _recording(self, recorder: Recorder, *, mode: conf.Mode) -> Iterator[None]:
+        """Install a recorder and a mode until the block ends."""
+        saved_mode = self._mode
+        self._mode = mode
+        self._recorders.append(recorder)
+        try:
+            yield
+        finally:
+            self._recorders.remove(recorder)
+            self._mode = saved_mode
 
     def _enqueue(self, item: Pending) -> None:
         if (self._mode or conf.current().mode) == "sync":
@@ -246,9 +309,30 @@ class EventDispatcher:
 
     def _deliver(self, item: Pending, may_raise: bool) -> None:
         """Run one event's handlers, resolved now: handlers removed since dispatch do not run."""
-        name, args, kwargs, alias = item
+        name, args, kwargs, alias, context = item
         route = self._table.route(name)
-        registrations = route.immediate if alias is None else [r for r in route.deferred if r.using == alias]
+        if alias is None:
+            registrations: Sequence[Registration] = route.immediate
+        else:
+            event_alias = context.database if context is not None else None
+            registrations = [r for r in route.deferred if r.commit_alias(event_alias) == alias]
+        if context is None:
+            self._run(name, args, kwargs, registrations, may_raise)
+            return
+        token = current_context.set(context)
+        try:
+            self._run(name, args, kwargs, registrations, may_raise)
+        finally:
+            current_context.reset(token)
+
+    def _run(
+        self,
+        name: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        registrations: Sequence[Registration],
+        may_raise: bool,
+    ) -> None:
         raising = may_raise and (
             self._raise if self._raise is not None else conf.current().raise_handler_errors
         )
@@ -288,6 +372,18 @@ class EventDispatcher:
     Dispatch = dispatch
     ClearQueue = clear_queue
     EnsureQueueIsCleared = ensure_queue_is_cleared
+
+    def MocksDispatch(self, func: _F) -> _F:
+        """Legacy: see ``django_events.testing.mocks_dispatch``."""
+        from .testing import mocks_dispatch
+
+        return mocks_dispatch(func, dispatcher=self)
+
+    def Expect(self, target: Target) -> None:
+        """Legacy: see ``django_events.testing.expect``."""
+        from .testing import expect
+
+        expect(target, dispatcher=self)
 
 
 def _check_typed_targets(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, Literal, TypeVar, get_args
 
 from django.db.models import Model
@@ -17,6 +17,7 @@ from django.db.models.signals import (
     pre_save,
 )
 
+from ._delivery import current_context
 from ._dispatcher import EventDispatcher
 from ._dispatcher import dispatcher as default_dispatcher
 from ._events import path_from_class
@@ -43,14 +44,18 @@ _M = TypeVar("_M", bound=Model)
 _C = TypeVar("_C", bound=type)
 
 _SNAPSHOT: Final = "_django_events_snapshot"
-_CHANGES: Final = "_django_events_changes"
+_ADDING: Final = "_django_events_adding"
 _UID: Final = "django_events.model_events"
 
 #: Concrete models that emit events, and the event names of each (action -> name).
 _observed: dict[type[Model], dict[str, str]] = {}
-#: Per connected sender (a concrete model or a proxy): its names and its concrete fields'
-#: attnames, looked up once so that a save does not walk _meta.
-_senders: dict[type[Model], tuple[dict[str, str], tuple[str, ...]]] = {}
+#: The dispatchers each concrete model's events go to (the default one, and any other an
+#: observer was registered on).
+_targets: dict[type[Model], list[EventDispatcher]] = {}
+#: Per connected sender (a concrete model or a proxy): its event names.
+_senders: dict[type[Model], dict[str, str]] = {}
+#: Per model class: field name -> attname of its concrete fields (looked up once).
+_fields: dict[type[Model], tuple[dict[str, str], tuple[str, ...]]] = {}
 #: Every observer class that was registered, with the model it observes (system checks).
 _observers: list[tuple[type, type[Model]]] = []
 
@@ -74,19 +79,23 @@ def model_event_name(model: type[Model], action: str) -> str:
     return f"events::db::{path_from_class(_concrete(model, 'model_event_name()'))}::{action}"
 
 
-def observe_model(model: type[Model]) -> None:
+def observe_model(model: type[Model], *, dispatcher: EventDispatcher | None = None) -> None:
     """Make a model's saves and deletes dispatch ``events::db::...`` events (idempotent).
 
     The model's signals are connected once, however often this is called and however many
-    observers it has. Proxy models emit the events of their concrete model.
+    observers it has. Proxy models emit the events of their concrete model. Events go to
+    the default dispatcher, and to ``dispatcher`` if given.
     """
     concrete = _concrete(model, "observe_model()")
+    target = dispatcher or default_dispatcher
+    targets = _targets.setdefault(concrete, [])
+    if target not in targets:
+        targets.append(target)
     if concrete in _observed:
         return
     _observed[concrete] = {action: model_event_name(concrete, action) for action in ACTIONS}
     _connect(concrete)
-    for proxy in _known_proxies(concrete):
-        _connect(proxy)
+    connect_known_proxies()
     class_prepared.connect(_on_class_prepared, weak=False, dispatch_uid=_UID)
 
 
@@ -95,12 +104,16 @@ def observed_models() -> list[type[Model]]:
     return list(_observed)
 
 
-def _known_proxies(concrete: type[Model]) -> list[type[Model]]:
+def connect_known_proxies() -> None:
+    """Connect the registered proxies of observed models (again at ``ready()``: a model
+    observed while models were still loading may have proxies defined before it)."""
     from django.apps import apps
 
     if not apps.models_ready:
-        return []  # later proxies are connected by class_prepared
-    return [m for m in apps.get_models() if m._meta.proxy and m._meta.concrete_model is concrete]
+        return  # later proxies are connected by class_prepared or at ready()
+    for model in apps.get_models():
+        if model._meta.proxy and model._meta.concrete_model in _observed and model not in _senders:
+            _connect(model)
 
 
 def _on_class_prepared(sender: type[Model], **kwargs: Any) -> None:
@@ -111,7 +124,7 @@ def _on_class_prepared(sender: type[Model], **kwargs: Any) -> None:
 def _connect(sender: type[Model]) -> None:
     concrete = sender._meta.concrete_model
     assert concrete is not None
-    _senders[sender] = (_observed[concrete], tuple(f.attname for f in sender._meta.concrete_fields))
+    _senders[sender] = _observed[concrete]
     for signal, receiver in (
         (post_init, _snapshot),
         (pre_save, _pre_save),
@@ -124,63 +137,122 @@ def _connect(sender: type[Model]) -> None:
 
 # -- receivers ----------------------------------------------------------------------------
 
-
 _MISSING: Final = object()
 _MUTABLE: Final = (dict, list, set)
 
 
-def _values(instance: Model) -> dict[str, Any]:
-    """The loaded concrete field values (deferred ones are absent); mutable ones copied."""
+def _attnames(model: type[Model], update_fields: Iterable[str] | None = None) -> Iterable[str]:
+    """The concrete fields' attnames (only those named in ``update_fields``, if given)."""
+    try:
+        fields, attnames = _fields[model]
+    except KeyError:
+        fields = {f.name: f.attname for f in model._meta.concrete_fields}
+        attnames = tuple(fields.values())
+        _fields[model] = fields, attnames
+    if update_fields is None:
+        return attnames
+    return [fields[name] for name in update_fields if name in fields]
+
+
+def _values(instance: Model, attnames: Iterable[str]) -> dict[str, Any]:
+    """The loaded values of those fields (deferred ones are absent); mutable ones copied."""
     loaded = instance.__dict__
     values = {}
-    for attname in _senders[type(instance)][1]:
+    for attname in attnames:
         value = loaded.get(attname, _MISSING)
         if value is not _MISSING:
             values[attname] = copy.deepcopy(value) if isinstance(value, _MUTABLE) else value
     return values
 
 
-def _snapshot(sender: type[Model], instance: Model, **kwargs: Any) -> None:
-    instance.__dict__[_SNAPSHOT] = _values(instance)
-    instance.__dict__.pop(_CHANGES, None)
-
-
 def _diff(before: dict[str, Any], now: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
     return {name: (old, now[name]) for name, old in before.items() if name in now and now[name] != old}
 
 
-def _pre_save(sender: type[Model], instance: Model, **kwargs: Any) -> None:
-    instance.__dict__.pop(_CHANGES, None)  # changes() now means this save's, computed live
+def _live_changes(instance: Model, update_fields: Iterable[str] | None = None) -> dict[str, tuple[Any, Any]]:
+    if instance._state.adding:
+        return {}
+    snapshot: dict[str, Any] = instance.__dict__.get(_SNAPSHOT, {})
+    return _diff(snapshot, _values(instance, _attnames(type(instance), update_fields)))
+
+
+class _Save:
+    """The Context data of one model event: the instance and that save's changes."""
+
+    __slots__ = ("changes", "instance", "update_fields")
+
+    def __init__(
+        self,
+        instance: Model,
+        changes: dict[str, tuple[Any, Any]] | None,
+        update_fields: Iterable[str] | None = None,
+    ) -> None:
+        self.instance = instance
+        self.changes = changes  # None: not saved yet, compare live
+        self.update_fields = update_fields
+
+
+def _emit(
+    sender: type[Model], action: Action, instance: Model, using: str, save: Callable[[], _Save]
+) -> None:
+    # In gevent mode too, handlers run before save() or delete() goes on (as the original,
+    # which yielded to the hub after each model event): `creating` can still change the row.
+    name = _senders[sender][action]
+    for target in _targets[sender._meta.concrete_model]:  # type: ignore[index]
+        target._dispatch_with_context(name, (instance,), using, save)
+
+
+def _snapshot(sender: type[Model], instance: Model, **kwargs: Any) -> None:
+    instance.__dict__[_SNAPSHOT] = _values(instance, _attnames(sender))
+
+
+def _pre_save(
+    sender: type[Model], instance: Model, using: str, update_fields: Iterable[str] | None, **kwargs: Any
+) -> None:
     adding = instance._state.adding
-    default_dispatcher.dispatch(_senders[sender][0]["creating" if adding else "updating"], instance)
+    instance.__dict__[_ADDING] = adding  # post_save reports the same decision
+    action: Action = "creating" if adding else "updating"
+    _emit(sender, action, instance, using, lambda: _Save(instance, None, update_fields))
 
 
-def _post_save(sender: type[Model], instance: Model, created: bool, **kwargs: Any) -> None:
-    # The values just saved are both this save's "new" values and the next snapshot.
+def _post_save(
+    sender: type[Model],
+    instance: Model,
+    created: bool,
+    using: str,
+    update_fields: Iterable[str] | None,
+    **kwargs: Any,
+) -> None:
     loaded = instance.__dict__
-    now = _values(instance)
-    loaded[_CHANGES] = {} if created else _diff(loaded.get(_SNAPSHOT, {}), now)
-    loaded[_SNAPSHOT] = now
-    default_dispatcher.dispatch(_senders[sender][0]["created" if created else "updated"], instance)
+    adding = loaded.pop(_ADDING, created)
+    # The values just saved are both this save's "new" values and the next snapshot.
+    now = _values(instance, _attnames(sender, None if adding else update_fields))
+    snapshot: dict[str, Any] = loaded.get(_SNAPSHOT, {})
+    changed = {} if adding else _diff(snapshot, now)
+    if adding or update_fields is None:
+        loaded[_SNAPSHOT] = now
+    else:
+        snapshot.update(now)
+    _emit(sender, "created" if adding else "updated", instance, using, lambda: _Save(instance, changed))
 
 
-def _pre_delete(sender: type[Model], instance: Model, **kwargs: Any) -> None:
-    default_dispatcher.dispatch(_senders[sender][0]["deleting"], instance)
+def _pre_delete(sender: type[Model], instance: Model, using: str, **kwargs: Any) -> None:
+    _emit(sender, "deleting", instance, using, lambda: _Save(instance, {}))
 
 
-def _post_delete(sender: type[Model], instance: Model, **kwargs: Any) -> None:
-    default_dispatcher.dispatch(_senders[sender][0]["deleted"], instance)
+def _post_delete(sender: type[Model], instance: Model, using: str, **kwargs: Any) -> None:
+    _emit(sender, "deleted", instance, using, lambda: _Save(instance, {}))
 
 
 def changes(instance: Model) -> dict[str, tuple[Any, Any]]:
-    """Which concrete fields a save changed: ``{attname: (old, new)}``.
+    """Which concrete fields changed: ``{attname: (old, new)}``.
 
-    After a save it is that save's changes (empty for a create), so queued ``updated``
-    handlers see the save they are about. During a save (an ``updating`` handler in sync
-    mode) and before one, it is what changed since the instance was loaded or last saved;
-    empty for an instance that was never saved. Old values come from a snapshot taken when
-    the instance was loaded or last saved: no query. Foreign keys appear under their
-    attname (``customer_id``), and fields that were deferred at load are not compared.
+    In the handlers of a model event it is that save's changes, even when they run later
+    (after-commit handlers): empty for ``creating``/``created`` and deletes; in
+    ``updating`` what is about to be saved; in ``updated`` what was saved. Anywhere else it
+    is what changed since the instance was loaded or last saved. Old values come from a
+    snapshot taken when the instance was loaded or saved: no query. Foreign keys appear
+    under their attname (``customer_id``); fields deferred at load are not compared.
     """
     if not isinstance(instance, Model):
         raise TypeError(f"changes() expects a model instance, got {describe(instance)}")
@@ -189,13 +261,13 @@ def changes(instance: Model) -> dict[str, tuple[Any, Any]]:
             f"changes() needs {type(instance).__qualname__} to be observed "
             "(an observer, observe_model() or RegisterSignalsFor())"
         )
-    loaded = instance.__dict__
-    recorded: dict[str, tuple[Any, Any]] | None = loaded.get(_CHANGES)
-    if recorded is not None:
-        return dict(recorded)
-    if instance._state.adding:
-        return {}
-    return _diff(loaded.get(_SNAPSHOT, {}), _values(instance))
+    context = current_context.get()
+    if context is not None and isinstance(context.data, _Save) and context.data.instance is instance:
+        save = context.data
+        if save.changes is not None:
+            return dict(save.changes)
+        return _live_changes(instance, save.update_fields)
+    return _live_changes(instance)
 
 
 # -- observers ----------------------------------------------------------------------------
@@ -244,7 +316,7 @@ def _register_observer(
         )
     observer = cls()
     target = dispatcher or default_dispatcher
-    observe_model(concrete)
+    observe_model(concrete, dispatcher=target)
     for action in actions:
 
         def handler(name: str, instance: Model, _action: Action = action) -> None:

@@ -56,17 +56,17 @@ def handler_label(handler: Callable[..., object]) -> str:
     return f"{module}.{qualname}"
 
 
-def commit_alias(after_commit: object, using: object) -> str | None:
-    """The database alias whose commit a handler waits for, or None to deliver at once."""
+def check_commit_options(after_commit: object, using: object) -> tuple[bool, str | None]:
+    """Validate ``after_commit`` and ``using``; return them typed."""
     if not isinstance(after_commit, bool):
         raise TypeError(f"after_commit must be True or False, got {describe(after_commit)}")
     if using is None:
-        return DEFAULT_DB_ALIAS if after_commit else None
+        return after_commit, None
     if not isinstance(using, str) or not using:
         raise TypeError(f"using must be a database alias (str), got {describe(using)}")
     if not after_commit:
         raise TypeError(f"using={using!r} only applies with after_commit=True")
-    return using
+    return after_commit, using
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -79,12 +79,15 @@ class Registration:
     takes_event: bool
     label: str
     _match: Callable[[str], object]
-    #: Deliver only when the transaction on the ``using`` alias commits (None: at once).
+    #: Deliver only when the transaction around the dispatch commits.
+    after_commit: bool = False
+    #: The database alias of that transaction; None: the event's own database (a model
+    #: event's ``using``), else ``"default"``.
     using: str | None = None
 
-    @property
-    def after_commit(self) -> bool:
-        return self.using is not None
+    def commit_alias(self, event_alias: str | None) -> str:
+        """The alias whose commit this after-commit handler waits for, for one event."""
+        return self.using or event_alias or DEFAULT_DB_ALIAS
 
     @classmethod
     def create(
@@ -93,14 +96,14 @@ class Registration:
         checked = check_target(target)
         if not callable(handler):
             raise TypeError(f"an event handler must be callable, got {describe(handler)}")
-        alias = commit_alias(after_commit, using)
+        after_commit, using = check_commit_options(after_commit, using)
         if isinstance(checked, str):
             match: Callable[[str], object] = re.compile(checked).fullmatch
             takes_event = False
         else:
             match = checked.event_name.__eq__
             takes_event = True
-        return cls(checked, handler, takes_event, handler_label(handler), match, alias)
+        return cls(checked, handler, takes_event, handler_label(handler), match, after_commit, using)
 
     def matches(self, name: str) -> bool:
         return bool(self._match(name))
@@ -116,8 +119,8 @@ class Route:
 
     def __init__(self, registrations: tuple[Registration, ...]) -> None:
         self.registrations = registrations
-        self.immediate = tuple(r for r in registrations if r.using is None)
-        self.deferred = tuple(r for r in registrations if r.using is not None)
+        self.immediate = tuple(r for r in registrations if not r.after_commit)
+        self.deferred = tuple(r for r in registrations if r.after_commit)
 
 
 class HandlerTable:

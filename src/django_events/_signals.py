@@ -29,11 +29,10 @@ def build_event(cls: type[Event], sender: object, kwargs: dict[str, Any]) -> Eve
     """An instance of ``cls`` from the signal's arguments whose names match its fields."""
     available = {"sender": sender, **kwargs}
     if cls._legacy_init:  # its own __init__: match its parameters
-        names = [
-            p.name
-            for p in inspect.signature(cls).parameters.values()
-            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-        ]
+        parameters = inspect.signature(cls).parameters.values()
+        if any(p.kind is p.VAR_KEYWORD for p in parameters):
+            return cls(**available)
+        names = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
     else:
         names = [f.name for f in dataclasses.fields(cast("Any", cls)) if f.init]
     try:

@@ -97,6 +97,12 @@ def problems(raw: object) -> list[Problem]:
     return found
 
 
+def autodiscover_modules(raw: object) -> tuple[str, ...]:
+    """The modules AUTODISCOVER asks for, read leniently: () when the setting is invalid."""
+    value = raw.get("AUTODISCOVER", True) if isinstance(raw, Mapping) else True
+    return _autodiscover_modules(value) or ()
+
+
 def _autodiscover_modules(value: object) -> tuple[str, ...] | None:
     """The module names AUTODISCOVER asks for, or None when the value is invalid."""
     if value is True:

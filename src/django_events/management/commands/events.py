@@ -24,7 +24,9 @@ def _describe(registration: Registration) -> dict[str, Any]:
 
 
 def _delivery(entry: dict[str, Any]) -> str:
-    return f"after commit on {entry['using']!r}" if entry["using"] else "immediate"
+    if entry["delivery"] == "immediate":
+        return "immediate"
+    return f"after commit on {entry['using']!r}" if entry["using"] else "after commit"
 
 
 class Command(BaseCommand):
@@ -36,7 +38,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         name: str | None = options["match"]
-        registrations = dispatcher.resolve(name) if name is not None else dispatcher.registrations
+        if name is None:
+            registrations = dispatcher.registrations
+        else:  # the order they run in: the immediate ones, then (at commit) the others
+            route = dispatcher._table.route(name)
+            registrations = route.immediate + route.deferred
         entries = [_describe(r) for r in registrations]
         if options["json"]:
             document: dict[str, Any] = {"mode": dispatcher.mode, "handlers": entries}
