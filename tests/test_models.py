@@ -22,6 +22,7 @@ from django_events import (
     on,
 )
 from django_events._models import _senders, connect_known_proxies, observed_models
+from django_events.testing import Capture, capture_events
 from tests.conftest import Recorder
 from tests.testapp.models import (
     Code,
@@ -47,21 +48,21 @@ def sync_mode() -> Iterator[None]:
 
 
 @pytest.fixture
-def db_events() -> Recorder:
-    """Every model event, as (name, instance)."""
-    recorder = Recorder("db")
-    on("events::db::.*")(recorder)
-    return recorder
+def db_events() -> Iterator[Capture]:
+    """Records every event (django_events.testing, as the project's users would)."""
+    with capture_events() as capture:
+        yield capture
 
 
-def names(recorder: Recorder) -> list[str]:
-    return [call[0] for call in recorder.calls]
+def names(capture: Capture) -> list[str]:
+    """The model events recorded, in order."""
+    return [record.name for record in capture.matching("events::db::.*")]
 
 
 # -- names and actions -----------------------------------------------------------------
 
 
-def test_save_update_delete_dispatch_the_six_events(db_events: Recorder) -> None:
+def test_save_update_delete_dispatch_the_six_events(db_events: Capture) -> None:
     observe_model(Order)
     order = Order.objects.create(status="new")
     order.status = "paid"
@@ -75,7 +76,7 @@ def test_save_update_delete_dispatch_the_six_events(db_events: Recorder) -> None
         f"{ORDER}::deleting",
         f"{ORDER}::deleted",
     ]
-    assert all(call[1:] == (order,) for call in db_events.calls)  # the instance is the one argument
+    assert all(r.args == (order,) for r in db_events.matching("events::db::.*"))  # the one argument
 
 
 def test_model_event_name() -> None:
@@ -85,9 +86,9 @@ def test_model_event_name() -> None:
         model_event_name(Order, "saved")
 
 
-def test_unobserved_models_emit_nothing(db_events: Recorder) -> None:
+def test_unobserved_models_emit_nothing(db_events: Capture) -> None:
     Unobserved.objects.create(name="x")
-    assert db_events.calls == []
+    assert names(db_events) == []
 
 
 @pytest.mark.parametrize(
@@ -98,9 +99,7 @@ def test_unobserved_models_emit_nothing(db_events: Recorder) -> None:
         lambda: Code(code="ABC", label="client-set CharField primary key"),
     ],
 )
-def test_client_set_primary_keys_are_creates_not_updates(
-    db_events: Recorder, make: Callable[[], Any]
-) -> None:
+def test_client_set_primary_keys_are_creates_not_updates(db_events: Capture, make: Callable[[], Any]) -> None:
     observe_model(Ticket)
     observe_model(Code)
     instance = make()
@@ -111,23 +110,23 @@ def test_client_set_primary_keys_are_creates_not_updates(
     assert [n.rsplit("::", 1)[1] for n in names(db_events)][2:] == ["updating", "updated"]
 
 
-def test_observe_model_is_idempotent(db_events: Recorder) -> None:
+def test_observe_model_is_idempotent(db_events: Capture) -> None:
     observe_model(Customer)
     observe_model(Customer)
     RegisterSignalsFor(Customer)
     Customer.objects.create(name="ada")
-    assert len(db_events.calls) == 2
+    assert len(names(db_events)) == 2
     assert Customer in observed_models()
 
 
-def test_proxy_models_emit_their_concrete_models_events(db_events: Recorder) -> None:
+def test_proxy_models_emit_their_concrete_models_events(db_events: Capture) -> None:
     observe_model(Order)
     PriorityOrder.objects.create()
     assert names(db_events) == [f"{ORDER}::creating", f"{ORDER}::created"]
-    assert isinstance(db_events.calls[0][1], PriorityOrder)
+    assert isinstance(db_events.matching(f"{ORDER}::created")[0].args[0], PriorityOrder)
 
 
-def test_observing_a_proxy_observes_its_concrete_model(db_events: Recorder) -> None:
+def test_observing_a_proxy_observes_its_concrete_model(db_events: Capture) -> None:
     observe_model(PriorityOrder)
     Order.objects.create()
     assert names(db_events) == [f"{ORDER}::creating", f"{ORDER}::created"]
@@ -159,10 +158,10 @@ def test_proxies_are_connected_again_when_the_registry_is_ready(monkeypatch: pyt
     assert PriorityOrder in _senders
 
 
-def test_multi_table_children_emit_their_own_events(db_events: Recorder) -> None:
+def test_multi_table_children_emit_their_own_events(db_events: Capture) -> None:
     observe_model(Place)
     Restaurant.objects.create(name="r")  # Restaurant is not observed: Place's events do not fire
-    assert db_events.calls == []
+    assert names(db_events) == []
     observe_model(Restaurant)
     Restaurant.objects.create(name="r2")
     assert names(db_events) == [
@@ -265,7 +264,7 @@ def test_update_fields_limits_the_changes_and_the_snapshot() -> None:
     assert seen[-1] == {"note": ("x", "not saved")}
 
 
-def test_an_existing_pk_saved_as_new_is_reported_as_created(db_events: Recorder) -> None:
+def test_an_existing_pk_saved_as_new_is_reported_as_created(db_events: Capture) -> None:
     observe_model(Order)
     existing = Order.objects.create(status="old")
     Order(pk=existing.pk, status="overwritten").save()  # _state.adding, although Django UPDATEs
@@ -331,7 +330,7 @@ def test_typed_observer_base_registers_only_overridden_methods() -> None:
     assert seen == ["b"]
 
 
-def test_two_observers_each_event_once_each_method_once(db_events: Recorder) -> None:
+def test_two_observers_each_event_once_each_method_once(db_events: Capture) -> None:
     calls: list[str] = []
 
     @observes(Order)
@@ -446,7 +445,7 @@ def test_seed_readme_listener_for_any_created_model() -> None:
     assert handled == [("events::db::tests::myapp::models::Example::created", example)]
 
 
-def test_seed_readme_register_signals_for(db_events: Recorder) -> None:
+def test_seed_readme_register_signals_for(db_events: Capture) -> None:
     from tests.myapp.models import Unobserved as MyUnobserved  # RegisterSignalsFor in myapp/events.py
 
     MyUnobserved.objects.create(name="x")
