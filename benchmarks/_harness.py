@@ -1,24 +1,135 @@
-"""A small timing harness: warm-up, repeats, medians, nanoseconds per operation."""
+"""The timing harness: Django set up once, statements timed in interleaved rounds, medians.
+
+Every case names the handlers it drives and how many calls one run makes; ``measure``
+checks the handlers' call counts afterwards, so a broken path cannot look fast.
+"""
 
 from __future__ import annotations
 
+import gc
+import os
+import platform
 import statistics
-import time
+import timeit
 from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import django
+from django.conf import settings
 
 
-def measure(operation: Callable[[], object], *, number: int, repeat: int) -> float:
-    """Median nanoseconds per call of ``operation`` over ``repeat`` runs of ``number`` calls."""
-    for _ in range(max(1, number // 10)):  # warm-up
-        operation()
-    samples = []
+def setup_django() -> None:
+    """One in-memory SQLite database; handlers run inline (sync mode) unless a case says so."""
+    if settings.configured:
+        return
+    settings.configure(
+        INSTALLED_APPS=["django_events"],
+        DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
+        DJANGO_EVENTS={"MODE": "sync", "AUTODISCOVER": False},
+        DEFAULT_AUTO_FIELD="django.db.models.AutoField",
+        USE_TZ=True,
+    )
+    django.setup()
+
+
+def machine() -> str:
+    import gevent
+
+    return (
+        f"Python {platform.python_version()}, Django {django.get_version()}, gevent {gevent.__version__}, "
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs"
+    )
+
+
+class Counter:
+    """What the handlers of one case increment."""
+
+    __slots__ = ("calls",)
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+
+@dataclass
+class Case:
+    """One statement to time, run with ``namespace`` as its globals."""
+
+    label: str
+    stmt: str
+    namespace: dict[str, object]
+    counter: Counter
+    #: Handler calls one run of ``stmt`` must make.
+    calls_per_run: int
+    #: Operations (dispatches, saves) in one run of ``stmt``: the time is reported per op.
+    ops_per_run: int = 1
+    #: Run this case this many times fewer than the others (slow baselines).
+    slower: int = 1
+    ns_per_op: float = field(default=0.0, init=False)
+
+
+def measure(cases: list[Case], *, number: int, repeat: int) -> None:
+    """Time each case: a warm-up, then ``repeat`` rounds of ``number`` runs, every case in
+    each round (so drift on a busy machine hits them alike); keep the median per op."""
+    timers = [timeit.Timer(case.stmt, globals=case.namespace) for case in cases]
+    runs = [max(1, number // case.slower) for case in cases]
+    before = [case.counter.calls for case in cases]
+    for timer, n in zip(timers, runs, strict=True):
+        timer.timeit(max(1, n // 10))
+    samples: list[list[float]] = [[] for _ in cases]
+    gc.collect()
     for _ in range(repeat):
-        start = time.perf_counter_ns()
-        for _ in range(number):
-            operation()
-        samples.append((time.perf_counter_ns() - start) / number)
-    return statistics.median(samples)
+        for case, timer, n, out in zip(cases, timers, runs, samples, strict=True):
+            out.append(timer.timeit(n) * 1e9 / (n * case.ops_per_run))
+    for case, n, out, start in zip(cases, runs, samples, before, strict=True):
+        expected = case.calls_per_run * (max(1, n // 10) + n * repeat)
+        got = case.counter.calls - start
+        if got != expected:
+            raise SystemExit(f"{case.label}: handlers ran {got} times, expected {expected}: a broken path")
+        case.ns_per_op = statistics.median(out)
 
 
-def verdict(ratio: float, target: float) -> str:
-    return "PASS" if ratio <= target else "FAIL"
+@dataclass
+class Target:
+    """One of the issue's targets: a measured value against its limit."""
+
+    key: str
+    label: str
+    value: float
+    limit: float
+    at_least: bool = False
+
+    @property
+    def met(self) -> bool:
+        return self.value >= self.limit if self.at_least else self.value <= self.limit
+
+
+def ratio(numerator: Case, denominator: Case) -> float:
+    return numerator.ns_per_op / denominator.ns_per_op
+
+
+def report(
+    title: str,
+    sections: list[tuple[str, list[Case]]],
+    targets: list[Target],
+    notes: list[str],
+    *,
+    judged: bool,
+    out: Callable[[str], None] = print,
+) -> bool:
+    """Print the table and the targets; return whether every target was met."""
+    out(title)
+    out("")
+    out(f"{'scenario / implementation':<58} {'ns/op':>10}")
+    for heading, cases in sections:
+        out(heading)
+        for case in cases:
+            out(f"    {case.label:<54} {case.ns_per_op:>10,.0f}")
+    out("")
+    out(f"{'target':<58} {'value':>10}  {'limit':>9}  verdict")
+    for target in targets:
+        sign = ">=" if target.at_least else "<="
+        verdict = ("PASS" if target.met else "FAIL") if judged else "smoke run, not judged"
+        out(f"{target.key:<3} {target.label:<54} {target.value:>10.3f}  {sign} {target.limit:<6g}  {verdict}")
+    for note in notes:
+        out(note)
+    return all(t.met for t in targets)

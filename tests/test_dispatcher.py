@@ -68,11 +68,39 @@ def test_mode_follows_the_setting(recorder: Recorder) -> None:
     follower = EventDispatcher()
     follower.register("a", recorder)
     before = follower.mode
+    follower.dispatch("a")  # gevent: queued
+    assert follower.pending() == 1
+    follower.clear_queue()
     with override_settings(DJANGO_EVENTS={"MODE": "sync"}):
         during = follower.mode
         follower.dispatch("a")
-        assert recorder.calls == [("a",)]
+        assert recorder.calls == [("a",), ("a",)]
     assert (before, during, follower.mode) == ("gevent", "sync", "gevent")
+    follower.dispatch("a")  # gevent again: what the dispatcher learnt of the setting is gone
+    assert follower.pending() == 1
+    follower.clear_queue()
+    assert len(recorder.calls) == 3
+
+
+def test_a_dispatch_before_settings_are_configured_does_not_fix_the_mode(recorder: Recorder) -> None:
+    from django.conf import settings as django_settings
+    from django.utils.functional import empty
+
+    settings: Any = django_settings  # the LazySettings wrapper (typed as Settings)
+    follower = EventDispatcher()
+    follower.register("a", recorder)
+    with override_settings(DJANGO_EVENTS={"MODE": "sync"}):
+        configured = settings._wrapped
+        settings._wrapped = empty  # as before settings.configure(): the default mode applies
+        try:
+            follower.dispatch("a")
+            assert follower.pending() == 1
+        finally:
+            settings._wrapped = configured  # as settings.configure() does: no signal is sent
+        follower.dispatch("a")  # MODE "sync" now: inline
+        assert recorder.calls == [("a",)]
+        follower.clear_queue()
+        assert recorder.calls == [("a",), ("a",)]
 
 
 def test_bad_mode_is_rejected() -> None:
@@ -675,6 +703,31 @@ def test_typed_handler_added_after_a_bare_name_dispatch_is_skipped_with_a_warnin
     queued.clear_queue()
     assert recorder.calls == []
     assert "handler tests.conftest.Recorder skipped for event" in caplog.text
+
+
+@pytest.mark.parametrize("mode", ["sync", "gevent"])
+def test_two_event_classes_of_one_name_reach_only_their_own_handlers(
+    mode: Any, recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Shipped(Event):
+        event_name = "orders::shipped"
+
+    class ShippedV2(Event):
+        event_name = "orders::shipped"
+        carrier: str = "post"
+
+    d = EventDispatcher(mode=mode)
+    d.register(Shipped, recorder)
+    d.register("orders::.*", lambda name, event: recorder("pattern", type(event).__name__))
+    d.dispatch(Shipped())
+    d.dispatch(ShippedV2())
+    d.clear_queue()
+    assert [type(c[0]).__name__ if len(c) == 1 else c for c in recorder.calls] == [
+        "Shipped",
+        ("pattern", "Shipped"),
+        ("pattern", "ShippedV2"),
+    ]
+    assert "skipped for event 'orders::shipped'" in caplog.text
 
 
 def test_unregister_and_off(sync: EventDispatcher, recorder: Recorder) -> None:

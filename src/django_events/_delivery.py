@@ -68,7 +68,7 @@ class _ThreadQueue:
     def __init__(self) -> None:
         self.items: deque[Pending] = deque()
         self.worker: greenlet | None = None
-        self.worker_hub: object = None
+        self.worker_hub: Any = None
         self.orphaned = False
         self.lock = _allocate_lock()  # held by the one consumer
         self.drainer: greenlet | None = None
@@ -99,7 +99,7 @@ class QueueSet:
         except AttributeError:
             queue = self._adopt()
         queue.items.append(item)
-        if queue.worker is None or queue.worker_hub is not get_hub_if_exists():
+        if queue.worker is None or queue.worker_hub.loop is None:  # none yet, or its hub destroyed
             self._start_worker(queue)
 
     def pending(self) -> int:
@@ -211,26 +211,35 @@ class SyncRunner:
 
     def __init__(self, deliver: Deliver) -> None:
         self._deliver = deliver
-        self._frames: dict[greenlet, deque[Pending]] = {}
+        #: The greenlets running handlers now, each with the events its handlers dispatched
+        #: (None until there is one).
+        self.frames: dict[greenlet, deque[Pending] | None] = {}
 
     def run(self, item: Pending) -> None:
         me = getcurrent()
-        frame = self._frames.get(me)
-        if frame is not None:
-            frame.append(item)
+        if me in self.frames:
+            frame = self.frames[me]
+            if frame is None:
+                self.frames[me] = deque((item,))
+            else:
+                frame.append(item)
             return
-        frame = self._frames[me] = deque((item,))
-        error: Exception | None = None
+        frame = self.frames[me] = deque((item,))
         try:
-            while frame:
-                try:
-                    self._deliver(frame.popleft(), True)
-                except Exception as exc:  # RAISE_HANDLER_ERRORS: finish the frame first
-                    if error is None:
-                        error = exc
-                    else:
-                        _log_extra_error(error, exc)
+            error = self.finish(frame, None)
         finally:
-            del self._frames[me]
+            del self.frames[me]
         if error is not None:
             raise error
+
+    def finish(self, frame: deque[Pending], error: Exception | None) -> Exception | None:
+        """Run a frame's events in order; return the first error (RAISE_HANDLER_ERRORS)."""
+        while frame:
+            try:
+                self._deliver(frame.popleft(), True)
+            except Exception as exc:  # finish the frame first
+                if error is None:
+                    error = exc
+                else:
+                    _log_extra_error(error, exc)
+        return error

@@ -13,12 +13,13 @@ from typing import Any, TypeVar, overload
 
 from django.core.signals import request_finished
 from django.db import transaction
+from greenlet import getcurrent
 from typing_extensions import ParamSpec
 
 from . import conf
 from ._delivery import Context, Pending, QueueSet, SyncRunner, current_context
 from ._events import Event
-from ._routing import HandlerTable, Registration, Route, Target, describe
+from ._routing import HandlerTable, Registration, Route, Step, Target, describe
 
 __all__ = ["EventDispatcher", "dispatcher"]
 
@@ -34,6 +35,10 @@ _live: weakref.WeakSet[EventDispatcher] = weakref.WeakSet()
 #: Sees every dispatch (name, args, kwargs) before it is routed; returns True to keep the
 #: event from its handlers. django_events.testing installs these (capture, fake, mocks).
 Recorder = Callable[[str, tuple[Any, ...], dict[str, Any]], bool]
+
+# How a dispatch with a plain route goes (EventDispatcher._path): worked out on first use
+# and again after the mode, the setting or the recorders change.
+_UNKNOWN, _INLINE, _QUEUE, _RECORDED = 0, 1, 2, 3
 
 
 class EventDispatcher:
@@ -64,8 +69,11 @@ class EventDispatcher:
         self._mode = mode
         self._raise = raise_handler_errors
         self._table = HandlerTable(cache_size)
+        self._routes = self._table.cache
+        self._path = _UNKNOWN
         self._queues = QueueSet(self._deliver)
         self._sync = SyncRunner(self._deliver)
+        self._frames = self._sync.frames
         self._recorders: list[Recorder] = []
         _live.add(self)
 
@@ -169,11 +177,11 @@ class EventDispatcher:
     def dispatch(self, event: str, /, *args: Any, **kwargs: Any) -> None: ...
     def dispatch(self, event: object, /, *args: Any, **kwargs: Any) -> None:
         """Dispatch an Event instance, or a name with arguments for its handlers."""
+        # The hot path: one dict lookup, then the route's plan runs inline or is queued.
         if type(event) is str:
             name = event
-            route = self._table.route(name)
-            if name in self._table.typed_names:
-                _check_typed_targets(name, route.registrations, args, kwargs)
+            route = self._routes.get(name) or self._table.route(name)
+            plan = route.name_plan
         elif isinstance(event, Event):
             if args or kwargs:
                 raise TypeError(
@@ -181,8 +189,11 @@ class EventDispatcher:
                     f"args={args!r} kwargs={kwargs!r}; put them in {type(event).__qualname__}'s fields"
                 )
             name = event.event_name
-            route = self._table.route(name)
             args = (event,)
+            route = self._routes.get(name) or self._table.route(name)
+            plan = route.plan
+            if route.event_type is not None and route.event_type is not type(event):
+                plan = None
         elif isinstance(event, str):
             self.dispatch(str(event), *args, **kwargs)
             return
@@ -193,7 +204,52 @@ class EventDispatcher:
             raise TypeError(
                 f"dispatch() expects an event name (str) or an Event instance, got {describe(event)}{hint}"
             )
+        if plan is not None:
+            path = self._path or self._find_path()
+            if path == _INLINE:
+                # Sync mode: run the plan now, unless this greenlet is running handlers
+                # already; then the event waits for the current event's (queue order).
+                frames = self._frames
+                me = getcurrent()
+                if me in frames:
+                    self._sync.run((name, args, kwargs, None, None))
+                    return
+                frames[me] = None  # no event waiting yet
+                try:
+                    error = None
+                    for handler, takes_event, registration in plan:
+                        try:
+                            if takes_event:
+                                handler(args[0])
+                            else:
+                                handler(name, *args, **kwargs)
+                        except Exception as exc:
+                            error = self._failed(name, registration, exc, error, True)
+                    frame = frames[me]
+                    if frame is not None:
+                        error = self._sync.finish(frame, error)
+                finally:
+                    del frames[me]
+                if error is not None:
+                    raise error
+                return
+            if path == _QUEUE:
+                if plan:
+                    self._queues.put((name, args, kwargs, None, None))
+                return
+        elif type(event) is str and name in self._table.typed_names:
+            _check_typed_targets(name, route.registrations, args, kwargs)
         self._send(name, args, kwargs, route, None)
+
+    def _find_path(self) -> int:
+        """How plain routes are dispatched now; remembered until the mode or recorders change."""
+        if self._recorders:
+            path = _RECORDED
+        else:
+            path = _INLINE if (self._mode or conf.current().mode) == "sync" else _QUEUE
+        if self._mode is not None or conf.settled():
+            self._path = path
+        return path
 
     def _send(
         self,
@@ -252,11 +308,13 @@ class EventDispatcher:
         saved_mode = self._mode
         self._mode = mode
         self._recorders.append(recorder)
+        self._path = _UNKNOWN
         try:
             yield
         finally:
             self._recorders.remove(recorder)
             self._mode = saved_mode
+            self._path = _UNKNOWN
 
     def _enqueue(self, item: Pending) -> None:
         if (self._mode or conf.current().mode) == "sync":
@@ -310,61 +368,90 @@ class EventDispatcher:
     def _deliver(self, item: Pending, may_raise: bool) -> None:
         """Run one event's handlers, resolved now: handlers removed since dispatch do not run."""
         name, args, kwargs, alias, context = item
-        route = self._table.route(name)
+        route = self._routes.get(name) or self._table.route(name)
+        steps: Sequence[Step] | None = route.plan
+        token = None
+        if (
+            steps is None
+            or alias is not None
+            or context is not None
+            or (
+                route.event_type is not None
+                and not (len(args) == 1 and not kwargs and type(args[0]) is route.event_type)
+            )
+        ):
+            steps = self._checked_steps(name, args, kwargs, route, alias, context)
+            if context is not None:
+                token = current_context.set(context)
+        error: Exception | None = None
+        try:
+            # The same loop as in dispatch(), kept inline in both for speed.
+            for handler, takes_event, registration in steps:
+                try:
+                    if takes_event:
+                        handler(args[0])
+                    else:
+                        handler(name, *args, **kwargs)
+                except Exception as exc:
+                    error = self._failed(name, registration, exc, error, may_raise)
+        finally:
+            if token is not None:
+                current_context.reset(token)
+        if error is not None:
+            raise error
+
+    def _checked_steps(
+        self,
+        name: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        route: Route,
+        alias: str | None,
+        context: Context | None,
+    ) -> list[Step]:
+        """The handlers to run when the route's plan does not apply as it stands: the
+        after-commit ones of one database, or typed ones the event may not fit (the
+        registry changed since dispatch: those are skipped with a warning)."""
         if alias is None:
             registrations: Sequence[Registration] = route.immediate
         else:
             event_alias = context.database if context is not None else None
             registrations = [r for r in route.deferred if r.commit_alias(event_alias) == alias]
-        if context is None:
-            self._run(name, args, kwargs, registrations, may_raise)
-            return
-        token = current_context.set(context)
-        try:
-            self._run(name, args, kwargs, registrations, may_raise)
-        finally:
-            current_context.reset(token)
-
-    def _run(
-        self,
-        name: str,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        registrations: Sequence[Registration],
-        may_raise: bool,
-    ) -> None:
-        raising = may_raise and (
-            self._raise if self._raise is not None else conf.current().raise_handler_errors
-        )
-        error: Exception | None = None
+        steps: list[Step] = []
         for registration in registrations:
-            try:
-                if registration.takes_event:
-                    event = args[0] if len(args) == 1 and not kwargs else None
-                    if not isinstance(event, registration.target):  # type: ignore[arg-type]
-                        logger.warning(
-                            "handler %s skipped for event %r: it takes %r, the event carries %r",
-                            registration.label,
-                            name,
-                            registration.target,
-                            args,
-                        )
-                        continue
-                    registration.handler(event)
-                else:
-                    registration.handler(name, *args, **kwargs)
-            except Exception as exc:
-                if raising and error is None:
-                    error = exc
-                else:
-                    logger.exception(
-                        "handler %s failed for event %r",
-                        registration.label,
-                        name,
-                        extra={"event_name": name, "handler": registration.label},
-                    )
-        if error is not None:
-            raise error
+            if registration.takes_event and not (
+                len(args) == 1 and not kwargs and isinstance(args[0], registration.target)  # type: ignore[arg-type]
+            ):
+                logger.warning(
+                    "handler %s skipped for event %r: it takes %r, the event carries %r",
+                    registration.label,
+                    name,
+                    registration.target,
+                    args,
+                )
+                continue
+            steps.append((registration.handler, registration.takes_event, registration))
+        return steps
+
+    def _failed(
+        self, name: str, registration: Registration, exc: Exception, error: Exception | None, may_raise: bool
+    ) -> Exception | None:
+        """A handler raised ``exc``: keep it to raise later (the first, with the raise policy)
+        or log it. Returns the error to raise."""
+        if (
+            error is None
+            and may_raise
+            and (self._raise if self._raise is not None else conf.current().raise_handler_errors)
+        ):
+            return exc
+        logger.error(
+            "handler %s failed for event %r",
+            registration.label,
+            name,
+            exc_info=exc,
+            extra={"event_name": name, "handler": registration.label},
+        )
+        return error
 
     # -- legacy names of the original package -------------------------------------------
 
@@ -409,6 +496,14 @@ dispatcher = EventDispatcher()
 def live_dispatchers() -> list[EventDispatcher]:
     """Every EventDispatcher instance that is still referenced."""
     return list(_live)
+
+
+def _forget_paths() -> None:
+    for live in live_dispatchers():
+        live._path = _UNKNOWN
+
+
+conf.on_reset(_forget_paths)
 
 
 def _drain_all_at_exit() -> None:

@@ -112,15 +112,37 @@ class Registration:
         return self.target == other.target and self.handler == other.handler
 
 
-class Route:
-    """What one name resolves to: its registrations, split by when they are delivered."""
+#: One immediate handler as the dispatch loop calls it: the handler, whether it takes the
+#: event instance (else ``(name, *args, **kwargs)``), and its registration (for errors).
+Step = tuple[Callable[..., object], bool, Registration]
 
-    __slots__ = ("deferred", "immediate", "registrations")
+
+class Route:
+    """What one name resolves to: its registrations, split by when they are delivered.
+
+    ``plan`` is set when every registration is immediate and the typed ones (if any) all
+    take one Event class, ``event_type``: then a dispatch of an instance of exactly that
+    class (or of a name, with ``name_plan``, when nothing is typed) runs the plan as it
+    stands, without looking at the registrations again.
+    """
+
+    __slots__ = ("deferred", "event_type", "immediate", "name_plan", "plan", "registrations")
 
     def __init__(self, registrations: tuple[Registration, ...]) -> None:
         self.registrations = registrations
         self.immediate = tuple(r for r in registrations if not r.after_commit)
         self.deferred = tuple(r for r in registrations if r.after_commit)
+        types = {r.target for r in registrations if not isinstance(r.target, str)}
+        self.event_type: type[Event] | None = next(iter(types)) if len(types) == 1 else None
+        self.plan: tuple[Step, ...] | None = None
+        if not self.deferred and len(types) <= 1:
+            self.plan = tuple((r.handler, r.takes_event, r) for r in registrations)
+        #: The plan for a dispatch by name (no typed handler to check the arguments for).
+        self.name_plan = self.plan if self.event_type is None else None
+
+
+#: The route of a name nothing listens to.
+NO_ROUTE: Final = Route(())
 
 
 class HandlerTable:
@@ -146,6 +168,11 @@ class HandlerTable:
     def registrations(self) -> tuple[Registration, ...]:
         return self._registrations
 
+    @property
+    def cache(self) -> dict[str, Route]:
+        """The resolved routes by name; the same dict for the table's lifetime (only emptied)."""
+        return self._cache
+
     def resolve(self, name: str) -> tuple[Registration, ...]:
         """The registrations that match ``name``, in registration order."""
         return self.route(name).registrations
@@ -156,7 +183,8 @@ class HandlerTable:
         if found is not None:
             return found
         generation = self._generation
-        found = Route(tuple(r for r in self._registrations if r.matches(name)))
+        matching = tuple(r for r in self._registrations if r.matches(name))
+        found = Route(matching) if matching else NO_ROUTE
         with self._lock:
             if generation == self._generation:
                 if len(self._cache) >= self._cache_size:

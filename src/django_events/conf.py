@@ -1,12 +1,13 @@
 """Settings, read in one place: the ``DJANGO_EVENTS`` dict, with defaults.
 
 The parsed value is cached and refreshed when Django's ``setting_changed`` fires
-(``override_settings``), so reading it on the dispatch path is one attribute lookup.
+(``override_settings``), so reading it on the dispatch path is one attribute lookup;
+dispatchers that keep what they derived from it are told through ``on_reset``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal, cast, get_args
 
@@ -127,6 +128,17 @@ def _parse(raw: object) -> EventSettings:
 
 
 _cached: EventSettings | None = None
+_reset_hooks: list[Callable[[], None]] = []
+
+
+def on_reset(hook: Callable[[], None]) -> None:
+    """Call ``hook()`` whenever the setting changes (``override_settings``)."""
+    _reset_hooks.append(hook)
+
+
+def settled() -> bool:
+    """Whether ``current()`` is final until the setting changes (Django settings configured)."""
+    return settings.configured
 
 
 def current() -> EventSettings:
@@ -144,6 +156,8 @@ def _reset(*, setting: str, **kwargs: object) -> None:
     global _cached
     if setting == SETTING_NAME:
         _cached = None
+        for hook in _reset_hooks:
+            hook()
 
 
 setting_changed.connect(_reset, dispatch_uid="django_events.conf.reset")

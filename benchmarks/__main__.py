@@ -1,0 +1,46 @@
+"""Run every benchmark in one process and print one table: ``python -m benchmarks [--quick]``.
+
+Exits 1 when a target is missed (not with --quick, whose tiny counts are only a smoke run
+that proves every path still works and every handler is called as often as expected).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ._harness import machine, measure, report, setup_django
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    parser.add_argument("--quick", action="store_true", help="tiny counts: a smoke run, not judged")
+    options = parser.parse_args()
+    number, repeat, names = (200, 3, 20_000) if options.quick else (20_000, 9, 1_000_000)
+    setup_django()
+
+    from . import dispatch, memory, model_save
+
+    dispatch_sections, dispatch_targets = dispatch.scenarios()
+    save_sections, save_targets = model_save.scenarios()
+    sections = dispatch_sections + save_sections
+    for _heading, cases in sections:
+        measure(cases, number=number, repeat=repeat)
+    memory_lines, memory_targets = memory.scenario(names)
+    title = (
+        f"django_events benchmarks: {machine()}\n"
+        f"medians of {repeat} interleaved rounds of {number:,} runs (fewer for slow cases), "
+        "nanoseconds per dispatch or save"
+    )
+    met = report(
+        title,
+        sections,
+        dispatch_targets() + save_targets() + memory_targets,
+        ["", *memory_lines],
+        judged=not options.quick,
+    )
+    return 0 if met or options.quick else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
