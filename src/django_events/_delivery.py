@@ -20,8 +20,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any, NamedTuple, TypeAlias
 
 import gevent
 import gevent.event
@@ -34,11 +33,11 @@ __all__ = ["Context", "Pending", "QueueSet", "SyncRunner", "current_context"]
 logger = logging.getLogger("django_events")
 
 
-@dataclass(frozen=True, slots=True)
-class Context:
+class Context(NamedTuple):
     """What an event's producer attaches to one dispatch (model events: the save's changes).
 
-    Handlers of that event can read it through ``current_context`` while they run.
+    Handlers of that event can read it through ``current_context`` while they run. (A
+    named tuple: one is made per model event, so it must be cheap to build.)
     """
 
     #: The database the event belongs to (a model event's ``using``), or None.

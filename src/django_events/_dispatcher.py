@@ -288,10 +288,15 @@ class EventDispatcher:
         Builds the context only when something listens or records. In gevent mode it then
         runs this thread's queue, as the original yielded to the hub after model events.
         """
-        route = self._table.route(name)
-        if not route.registrations and not self._recorders:
+        route = self._routes.get(name) or self._table.route(name)
+        path = self._path or self._find_path()
+        if not route.registrations and path != _RECORDED:
             return
-        self._send(name, args, {}, route, Context(database, data()))
+        context = Context(database, data())
+        if path == _INLINE and route.plan is not None:
+            self._sync.run((name, args, {}, None, context))
+            return
+        self._send(name, args, {}, route, context)
         if (self._mode or conf.current().mode) == "gevent":
             self.clear_queue()
 
@@ -370,19 +375,16 @@ class EventDispatcher:
         name, args, kwargs, alias, context = item
         route = self._routes.get(name) or self._table.route(name)
         steps: Sequence[Step] | None = route.plan
-        token = None
         if (
             steps is None
             or alias is not None
-            or context is not None
             or (
                 route.event_type is not None
                 and not (len(args) == 1 and not kwargs and type(args[0]) is route.event_type)
             )
         ):
             steps = self._checked_steps(name, args, kwargs, route, alias, context)
-            if context is not None:
-                token = current_context.set(context)
+        token = None if context is None else current_context.set(context)
         error: Exception | None = None
         try:
             # The same loop as in dispatch(), kept inline in both for speed.

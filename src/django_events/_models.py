@@ -52,8 +52,9 @@ _observed: dict[type[Model], dict[str, str]] = {}
 #: The dispatchers each concrete model's events go to (the default one, and any other an
 #: observer was registered on).
 _targets: dict[type[Model], list[EventDispatcher]] = {}
-#: Per connected sender (a concrete model or a proxy): its event names.
-_senders: dict[type[Model], dict[str, str]] = {}
+#: Per connected sender (a concrete model or a proxy): its event names and the dispatchers
+#: they go to (the very list in ``_targets``).
+_senders: dict[type[Model], tuple[dict[str, str], list[EventDispatcher]]] = {}
 #: Per model class: field name -> attname of its concrete fields (looked up once).
 _fields: dict[type[Model], tuple[dict[str, str], tuple[str, ...]]] = {}
 #: Every observer class that was registered, with the model it observes (system checks).
@@ -124,7 +125,7 @@ def _on_class_prepared(sender: type[Model], **kwargs: Any) -> None:
 def _connect(sender: type[Model]) -> None:
     concrete = sender._meta.concrete_model
     assert concrete is not None
-    _senders[sender] = _observed[concrete]
+    _senders[sender] = (_observed[concrete], _targets[concrete])
     for signal, receiver in (
         (post_init, _snapshot),
         (pre_save, _pre_save),
@@ -197,8 +198,9 @@ def _emit(
 ) -> None:
     # In gevent mode too, handlers run before save() or delete() goes on (as the original,
     # which yielded to the hub after each model event): `creating` can still change the row.
-    name = _senders[sender][action]
-    for target in _targets[sender._meta.concrete_model]:  # type: ignore[index]
+    names, targets = _senders[sender]
+    name = names[action]
+    for target in targets:
         target._dispatch_with_context(name, (instance,), using, save)
 
 
@@ -300,7 +302,7 @@ def _defined_actions(cls: type, ignore: type) -> list[Action]:
 def _register_observer(
     cls: type,
     model: type[Model],
-    call: Callable[[object, Action, str, Model], object],
+    legacy: bool,
     *,
     base: type,
     what: str,
@@ -318,9 +320,16 @@ def _register_observer(
     target = dispatcher or default_dispatcher
     observe_model(concrete, dispatcher=target)
     for action in actions:
+        # The method is looked up at each event, so a test can replace it on the class.
+        if legacy:
 
-        def handler(name: str, instance: Model, _action: Action = action) -> None:
-            call(observer, _action, name, instance)
+            def handler(name: str, instance: Model, _action: Action = action) -> None:
+                getattr(observer, _action)(name, instance)
+
+        else:
+
+            def handler(name: str, instance: Model, _action: Action = action) -> None:
+                getattr(observer, _action)(instance)
 
         handler.__module__ = cls.__module__
         handler.__qualname__ = f"{cls.__qualname__}.{action}"
@@ -349,7 +358,7 @@ def observes(
         _register_observer(
             cls,
             model,
-            lambda observer, action, name, instance: getattr(observer, action)(instance),
+            legacy=False,
             base=ModelObserver,
             what="observes()",
             after_commit=after_commit,
@@ -377,7 +386,7 @@ class Observer:
         _register_observer(
             cls,
             model,
-            lambda observer, action, name, instance: getattr(observer, action)(name, instance),
+            legacy=True,
             base=Observer,
             what=f"{cls.__qualname__}.observes",
             after_commit=False,
