@@ -68,7 +68,7 @@ def test_mixing_classes_and_patterns_is_rejected() -> None:
 
 
 def test_bad_dispatcher_argument() -> None:
-    with pytest.raises(TypeError, match=r"dispatcher must be an EventDispatcher, got 'x' \(str\)"):
+    with pytest.raises(TypeError, match=r"dispatcher must be an EventDispatcher or None, got 'x' \(str\)"):
         on("x", dispatcher="x")  # type: ignore[call-overload]
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import re
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.test import TestCase
@@ -223,9 +224,14 @@ def test_fake_all_except_some(recorder: Recorder) -> None:
     assert recorder.calls == [("audit",)]
 
 
-def test_fake_only_and_except_together() -> None:
-    with pytest.raises(TypeError, match=r"takes only= or except_=, not both"):
-        fake_events(only=["a"], except_=["b"])
+@pytest.mark.parametrize("option", ["only", "except_"])
+def test_fake_takes_one_target_without_a_list(option: str, recorder: Recorder) -> None:
+    on(".*")(recorder)
+    options: dict[str, Any] = {option: "mail::.*"}
+    with fake_events(**options):  # one pattern, not the characters of a string
+        Dispatcher.Dispatch("mail::send")
+        Dispatcher.Dispatch("m")
+    assert recorder.calls == ([("m",)] if option == "only" else [("mail::send",)])
 
 
 # -- assertions ------------------------------------------------------------------------------

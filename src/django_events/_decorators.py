@@ -7,10 +7,9 @@ from typing import Any, Concatenate, Generic, TypeVar, overload
 
 from typing_extensions import ParamSpec
 
-from ._dispatcher import EventDispatcher, live_dispatchers
-from ._dispatcher import dispatcher as default_dispatcher
+from ._dispatcher import EventDispatcher, get_dispatcher, live_dispatchers
 from ._events import Event
-from ._routing import Target, check_commit_options, check_target, describe
+from ._routing import Target, check_commit_options, check_target
 
 __all__ = ["off", "on"]
 
@@ -31,7 +30,7 @@ class _Subscribe:
         using: str | None,
     ) -> None:
         self._targets = targets
-        self._dispatcher = dispatcher or default_dispatcher
+        self._dispatcher = get_dispatcher(dispatcher)
         self._after_commit = after_commit
         self._using = using
 
@@ -128,8 +127,7 @@ def on(
             f"on() takes either Event classes or regex strings, not both: {targets!r}; "
             "their handlers are called differently (event) vs (name, *args, **kwargs)"
         )
-    if dispatcher is not None and not isinstance(dispatcher, EventDispatcher):
-        raise TypeError(f"dispatcher must be an EventDispatcher, got {describe(dispatcher)}")
+    get_dispatcher(dispatcher)  # a bad dispatcher= fails here
     check_commit_options(after_commit, using)  # bad options fail here, before any handler
     if isinstance(targets[0], str):
         return OnPattern(targets, dispatcher, after_commit, using)
@@ -146,5 +144,5 @@ def off(handler: Callable[..., object], *, dispatcher: EventDispatcher | None = 
 
     if isinstance(handler, type) and issubclass(handler, EventListener):
         return handler.unregister()
-    targets = [dispatcher] if dispatcher is not None else live_dispatchers()
+    targets = [get_dispatcher(dispatcher)] if dispatcher is not None else live_dispatchers()
     return sum(d.off(handler) for d in targets)

@@ -19,7 +19,7 @@ from typing_extensions import ParamSpec
 from . import conf
 from ._delivery import Context, Pending, QueueSet, SyncRunner, current_context
 from ._events import Event
-from ._routing import HandlerTable, Registration, Route, Step, Target, describe
+from ._routing import HandlerTable, Registration, Route, Step, Target, check_target, describe
 
 __all__ = ["EventDispatcher", "dispatcher"]
 
@@ -39,6 +39,11 @@ Recorder = Callable[[str, tuple[Any, ...], dict[str, Any]], bool]
 # How a dispatch with a plain route goes (EventDispatcher._path): worked out on first use
 # and again after the mode, the setting or the recorders change.
 _UNKNOWN, _INLINE, _QUEUE, _RECORDED = 0, 1, 2, 3
+
+
+def _whole(value: object) -> bool:
+    """An int, and not a bool (``True`` is an int to Python, never a count to a user)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 class EventDispatcher:
@@ -66,6 +71,8 @@ class EventDispatcher:
             raise TypeError(
                 f"raise_handler_errors must be a bool or None, got {describe(raise_handler_errors)}"
             )
+        if not _whole(cache_size) or cache_size < 1:
+            raise ValueError(f"cache_size must be a whole number >= 1, got {describe(cache_size)}")
         self._mode = mode
         self._raise = raise_handler_errors
         self._table = HandlerTable(cache_size)
@@ -135,20 +142,30 @@ class EventDispatcher:
         using: str | None = None,
     ) -> None:
         """Register ``handler`` for each target, all or none (every target is checked first)."""
+        if not isinstance(targets, (tuple, list)):
+            raise TypeError(
+                f"register_many() takes a tuple or list of targets, got {describe(targets)}; "
+                "use register() for one"
+            )
         self._table.add(
             *(Registration.create(t, handler, after_commit=after_commit, using=using) for t in targets)
         )
 
     def unregister(self, target: Target, handler: Callable[..., object]) -> bool:
         """Remove ``handler`` from ``target``; return whether it was registered there."""
+        check_target(target)
         return bool(self._table.remove(lambda r: not (r.target == target and r.handler == handler)))
 
     def off(self, handler: Callable[..., object]) -> int:
         """Remove ``handler`` from every target; return how many registrations went."""
+        if not callable(handler):
+            raise TypeError(f"off() expects a handler (a callable), got {describe(handler)}")
         return self._table.remove(lambda r: r.handler != handler)
 
     def resolve(self, name: str) -> tuple[Registration, ...]:
         """The registrations an event called ``name`` reaches, in the order they run."""
+        if not isinstance(name, str):
+            raise TypeError(f"resolve() expects an event name (str), got {describe(name)}")
         return self._table.resolve(name)
 
     @property
@@ -188,7 +205,13 @@ class EventDispatcher:
                     f"dispatch() of an Event instance takes no other arguments, got "
                     f"args={args!r} kwargs={kwargs!r}; put them in {type(event).__qualname__}'s fields"
                 )
-            name = event.event_name
+            try:
+                name = event.event_name
+            except AttributeError:
+                raise TypeError(
+                    "dispatch() of an instance of the Event base class: subclass Event, "
+                    "as in class OrderPaid(Event): ..."
+                ) from None
             args = (event,)
             route = self._routes.get(name) or self._table.route(name)
             plan = route.plan
@@ -350,6 +373,8 @@ class EventDispatcher:
     def ensure_queue_is_cleared(self, func: Callable[_P, _R]) -> Callable[_P, _R]: ...
     def ensure_queue_is_cleared(self, func: Callable[_P, Any]) -> Callable[_P, Any]:
         """Decorator: run ``func``, then ``clear_queue()`` (also when ``func`` raises)."""
+        if not callable(func):
+            raise TypeError(f"ensure_queue_is_cleared() decorates a function, got {describe(func)}")
         if inspect.iscoroutinefunction(func):
 
             @functools.wraps(func)
@@ -493,6 +518,15 @@ def _check_typed_targets(
 
 #: The default dispatcher, shared by ``on``, ``Event.dispatch`` and the legacy API.
 dispatcher = EventDispatcher()
+
+
+def get_dispatcher(value: object) -> EventDispatcher:
+    """``value`` when it is an EventDispatcher, the default one for None; else TypeError."""
+    if value is None:
+        return dispatcher
+    if isinstance(value, EventDispatcher):
+        return value
+    raise TypeError(f"dispatcher must be an EventDispatcher or None, got {describe(value)}")
 
 
 def live_dispatchers() -> list[EventDispatcher]:

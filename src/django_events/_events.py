@@ -66,6 +66,8 @@ class Event(metaclass=_EventMeta):
                 f"{cls.__qualname__}: unknown class keyword(s) {', '.join(sorted(kwargs))}; "
                 "Event subclasses take frozen=True"
             )
+        if frozen is not None and not isinstance(frozen, bool):
+            raise TypeError(f"{cls.__qualname__}: frozen must be True or False, got {frozen!r}")
         super().__init_subclass__()
         own = cls.__dict__
         for reserved in ("event_name", "Name"):

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
-from ._dispatcher import EventDispatcher, dispatcher
+from ._dispatcher import EventDispatcher, dispatcher, get_dispatcher
 from ._events import Event, path_from_class
 from ._models import Observer, observe_model
-from ._routing import Target, check_target
+from ._routing import Target, check_target, describe
 from ._signals import signal_to_event
 
 __all__ = [
@@ -47,15 +47,24 @@ class EventListener:
     _handlers: ClassVar[tuple[Callable[..., None], ...]]
 
     def __init_subclass__(cls, *, dispatcher: EventDispatcher | None = None, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
+        if kwargs:
+            raise TypeError(
+                f"{cls.__qualname__}: unknown class keyword(s) {', '.join(sorted(kwargs))}; "
+                "EventListener subclasses take dispatcher=..."
+            )
+        super().__init_subclass__()
+        target = get_dispatcher(dispatcher)
         entries = getattr(cls, "listensFor", None)
-        if not entries or isinstance(entries, (str, type)):
+        if not entries or not isinstance(entries, (list, tuple)):
             raise TypeError(
                 f"{cls.__qualname__}.listensFor must be a non-empty list of Event classes "
                 f"and/or regex strings, got {entries!r}"
             )
-        if cls.handle is EventListener.handle:
-            raise TypeError(f"{cls.__qualname__} must define handle(self, event, *args, **kwargs)")
+        if cls.handle is EventListener.handle or not callable(cls.handle):
+            raise TypeError(
+                f"{cls.__qualname__} must define handle(self, event, *args, **kwargs), "
+                f"got {describe(cls.__dict__.get('handle', cls.handle))}"
+            )
         targets = [check_target(entry) for entry in entries]
         listener = cls()
 
@@ -68,7 +77,7 @@ class EventListener:
         for function in (on_event, on_name):
             function.__module__ = cls.__module__
             function.__qualname__ = f"{cls.__qualname__}.handle"
-        cls._dispatcher = dispatcher or _default()
+        cls._dispatcher = target
         cls._handlers = (on_event, on_name)
         typed = tuple(t for t in targets if not isinstance(t, str))
         patterns = tuple(t for t in targets if isinstance(t, str))
@@ -83,7 +92,3 @@ class EventListener:
     def unregister(cls) -> int:
         """Remove this listener from its dispatcher; return how many registrations went."""
         return sum(cls._dispatcher.off(handler) for handler in cls._handlers)
-
-
-def _default() -> EventDispatcher:
-    return dispatcher

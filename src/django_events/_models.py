@@ -18,10 +18,9 @@ from django.db.models.signals import (
 )
 
 from ._delivery import current_context
-from ._dispatcher import EventDispatcher
-from ._dispatcher import dispatcher as default_dispatcher
+from ._dispatcher import EventDispatcher, get_dispatcher
 from ._events import path_from_class
-from ._routing import describe
+from ._routing import check_commit_options, describe
 
 if TYPE_CHECKING:
     from django.apps import AppConfig
@@ -88,7 +87,7 @@ def observe_model(model: type[Model], *, dispatcher: EventDispatcher | None = No
     the default dispatcher, and to ``dispatcher`` if given.
     """
     concrete = _concrete(model, "observe_model()")
-    target = dispatcher or default_dispatcher
+    target = get_dispatcher(dispatcher)
     targets = _targets.setdefault(concrete, [])
     if target not in targets:
         targets.append(target)
@@ -311,13 +310,14 @@ def _register_observer(
     dispatcher: EventDispatcher | None,
 ) -> None:
     concrete = _concrete(model, what)
+    target = get_dispatcher(dispatcher)
+    after_commit, using = check_commit_options(after_commit, using)
     actions = _defined_actions(cls, base)
     if not actions:
         raise TypeError(
             f"{cls.__qualname__} observes {model.__qualname__} but defines none of {', '.join(ACTIONS)}"
         )
     observer = cls()
-    target = dispatcher or default_dispatcher
     observe_model(concrete, dispatcher=target)
     for action in actions:
         # The method is looked up at each event, so a test can replace it on the class.
@@ -353,8 +353,12 @@ def observes(
     commits (on the ``using`` database alias).
     """
     _concrete(model, "observes()")
+    get_dispatcher(dispatcher)  # bad options fail here, before any class is decorated
+    check_commit_options(after_commit, using)
 
     def decorate(cls: _C) -> _C:
+        if not isinstance(cls, type):
+            raise TypeError(f"@observes({model.__qualname__}) decorates a class, got {describe(cls)}")
         _register_observer(
             cls,
             model,

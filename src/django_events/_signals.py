@@ -9,8 +9,7 @@ from typing import Any, cast
 
 from django.dispatch import Signal
 
-from ._dispatcher import EventDispatcher
-from ._dispatcher import dispatcher as default_dispatcher
+from ._dispatcher import EventDispatcher, get_dispatcher
 from ._events import Event
 from ._routing import describe, handler_label
 
@@ -92,14 +91,17 @@ def signal_to_event(
     if not isinstance(signal, Signal):
         raise TypeError(f"SignalToEvent() expects a django.dispatch.Signal, got {describe(signal)}")
     if (event is None) == (hook is None):
-        raise TypeError("SignalToEvent() needs exactly one of event=... (a name or Event class) or hook=...")
+        raise TypeError(
+            "SignalToEvent() needs exactly one of event=... (a name or Event class) or hook=..., "
+            f"got event={event!r} and hook={hook!r}"
+        )
     if event is not None and not ((isinstance(event, str) and event) or _is_event_class(event)):
         raise TypeError(
             f"SignalToEvent() event must be an event name or an Event class, got {describe(event)}"
         )
     if hook is not None and not callable(hook):
         raise TypeError(f"SignalToEvent() hook must be callable, got {describe(hook)}")
-    target = dispatcher or default_dispatcher
+    target = get_dispatcher(dispatcher)
     signal.connect(
         _Relay(event, hook, target),
         sender=sender,

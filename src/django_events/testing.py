@@ -16,8 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, overload
 
-from ._dispatcher import EventDispatcher
-from ._dispatcher import dispatcher as default_dispatcher
+from ._dispatcher import EventDispatcher, _whole, get_dispatcher
 from ._events import Event
 from ._routing import Target, check_target, describe, handler_label
 
@@ -130,8 +129,10 @@ class Capture:
         self, target: Target, where: Callable[[Any], object] | None = None, times: int | None = None
     ) -> None:
         """Fail unless ``target`` was dispatched (``times`` times exactly, if given)."""
-        if times is not None and times < 0:
+        if times is not None and (not _whole(times) or times < 0):
             raise ValueError(f"times must be a whole number >= 0, got {describe(times)}")
+        if where is not None and not callable(where):
+            raise TypeError(f"where must be a callable (event) -> bool, got {describe(where)}")
         found = len(self.matching(target, where))
         if (times is None and found == 0) or (times is not None and found != times):
             wanted = "at least once" if times is None else f"{times} time(s)"
@@ -198,22 +199,28 @@ def _installed(capture: Capture) -> Iterator[Capture]:
 
 def capture_events(dispatcher: EventDispatcher | None = None) -> contextlib.AbstractContextManager[Capture]:
     """Context manager: record every dispatched event; handlers still run (in sync mode)."""
-    return _installed(Capture(dispatcher or default_dispatcher, lambda record: False))
+    return _installed(Capture(get_dispatcher(dispatcher), lambda record: False))
 
 
 def fake_events(
-    only: Iterable[Target] | None = None,
-    except_: Iterable[Target] | None = None,
+    only: Iterable[Target] | Target | None = None,
+    except_: Iterable[Target] | Target | None = None,
     dispatcher: EventDispatcher | None = None,
 ) -> contextlib.AbstractContextManager[Capture]:
     """Context manager: record events and keep the faked ones from their handlers.
 
     With neither argument every event is faked. ``only=[OrderPaid, "shop::.*"]`` fakes
-    just those; ``except_=[...]`` fakes all but those, which still reach their handlers.
+    just those; ``except_=[...]`` fakes all but those, which still reach their handlers. A
+    single target needs no list: ``only=OrderPaid``.
     """
     if only is not None and except_ is not None:
-        raise TypeError("fake_events() takes only= or except_=, not both")
-    selected = [_Matcher(t) for t in (only if only is not None else except_ or [])]
+        raise TypeError(
+            f"fake_events() takes only= or except_=, not both: got only={only!r}, except_={except_!r}"
+        )
+    chosen = only if only is not None else except_ or []
+    if isinstance(chosen, (str, type)):  # one target
+        chosen = [chosen]
+    selected = [_Matcher(t) for t in chosen]
 
     def faked(record: DispatchedEvent) -> bool:
         hit = any(m.matches(record) for m in selected)
@@ -221,11 +228,11 @@ def fake_events(
             return hit
         return not hit
 
-    return _installed(Capture(dispatcher or default_dispatcher, faked))
+    return _installed(Capture(get_dispatcher(dispatcher), faked))
 
 
 def _current(dispatcher: EventDispatcher | None, what: str) -> Capture:
-    stack = _active.get(id(dispatcher or default_dispatcher))
+    stack = _active.get(id(get_dispatcher(dispatcher)))
     if not stack:
         raise RuntimeError(
             f"{what}() needs an active capture_events() or fake_events() "
@@ -292,7 +299,7 @@ def assert_listening(
 ) -> None:
     """Fail unless ``handler`` is registered for ``target`` (a regex or Event class)."""
     checked = check_target(target)
-    registry = (dispatcher or default_dispatcher).registrations
+    registry = (get_dispatcher(dispatcher)).registrations
     if not any(r.target == checked and r.handler == handler for r in registry):
         listening = [r.label for r in registry if r.target == checked]
         raise AssertionError(
@@ -345,7 +352,9 @@ def mocks_dispatch(func: _F, *, dispatcher: EventDispatcher | None = None) -> _F
     dispatched. Handlers registered and the dispatcher's mode are restored, even when
     the test raised.
     """
-    target = dispatcher or default_dispatcher
+    if not callable(func):
+        raise TypeError(f"MocksDispatch decorates a test function or method, got {describe(func)}")
+    target = get_dispatcher(dispatcher)
     if inspect.iscoroutinefunction(func):
 
         @functools.wraps(func)
@@ -365,7 +374,7 @@ def mocks_dispatch(func: _F, *, dispatcher: EventDispatcher | None = None) -> _F
 
 def expect(target: Target, *, dispatcher: EventDispatcher | None = None) -> None:
     """Inside ``mocks_dispatch``: the test must dispatch ``target`` (an Event class or a regex)."""
-    stack = _mocks.get(id(dispatcher or default_dispatcher))
+    stack = _mocks.get(id(get_dispatcher(dispatcher)))
     if not stack:
         raise RuntimeError("Expect() works inside a test decorated with Dispatcher.MocksDispatch")
     stack[-1].expected.append(_Matcher(target))
@@ -387,7 +396,7 @@ class EventsTestCaseMixin:
     def setUp(self) -> None:
         super().setUp()  # type: ignore[misc]
         stack = contextlib.ExitStack()
-        target = self.events_dispatcher or default_dispatcher
+        target = get_dispatcher(self.events_dispatcher)
         stack.enter_context(target.isolate())
         self.dispatched_events = stack.enter_context(capture_events(target))
         self.addCleanup(stack.close)  # type: ignore[attr-defined]

@@ -1,0 +1,612 @@
+"""Bad input at every public entry point: a clear error naming the bad value, at once.
+
+One case per row of README's ``## Errors`` table (the case id is the row's ``call`` cell),
+and nothing queued before the bad call is lost: see the ``queued_before`` fixture.
+"""
+
+from __future__ import annotations
+
+import re
+import types
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.dispatch import Signal
+from django.test import override_settings
+
+from django_events import (
+    Event,
+    EventDispatcher,
+    EventListener,
+    InvalidPattern,
+    Observer,
+    SignalToEvent,
+    changes,
+    conf,
+    dispatcher,
+    model_event_name,
+    observe_model,
+    observes,
+    off,
+    on,
+    path_from_class,
+)
+from django_events.checks import check_settings
+from django_events.testing import assert_dispatched, capture_events, expect, fake_events, mocks_dispatch
+from tests.conftest import Recorder
+from tests.testapp.models import Customer, Order, Timestamped, Unobserved
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+class OrderPaid(Event):
+    order_id: int
+
+
+def _any(value: object) -> Any:
+    """A bad value, hidden from mypy (which would reject most of these calls)."""
+    return value
+
+
+def _event_class(name: str, namespace: dict[str, Any], **keywords: Any) -> type:
+    """Define an Event subclass now, as a class statement would."""
+    return types.new_class(name, (Event,), keywords, lambda ns: ns.update(namespace))
+
+
+def _typed_name_without_instance(d: EventDispatcher) -> None:
+    d.register(OrderPaid, Recorder())
+    d.dispatch(OrderPaid.event_name, 1)
+
+
+def _assert_with(d: EventDispatcher, **options: Any) -> None:
+    with capture_events(d) as captured:
+        captured.assert_dispatched("shop.*", **options)
+
+
+def _first_use(d: EventDispatcher) -> object:
+    return conf.current()
+
+
+@dataclass(frozen=True)
+class Case:
+    #: README's ``call`` cell (without the backticks), and the test id.
+    call: str
+    run: Callable[[EventDispatcher], object]
+    error: type[Exception]
+    #: A part of the message that shows the bad value.
+    match: str
+    #: Settings in force during the call; with ``check``, the system check id it fails.
+    settings: dict[str, Any] = field(default_factory=dict)
+    check: str | None = None
+
+
+def _setting(raw: object, check: str, match: str) -> Case:
+    return Case(
+        f"DJANGO_EVENTS = {raw!r}", _first_use, ImproperlyConfigured, match, {"DJANGO_EVENTS": raw}, check
+    )
+
+
+CASES = [
+    # -- on() and register()
+    Case(
+        "on(42)",
+        lambda d: on(_any(42)),
+        TypeError,
+        "an event target must be a regex string or an Event subclass, got 42 (int)",
+    ),
+    Case(
+        "on(Event)",
+        lambda d: on(Event),
+        TypeError,
+        f"an event target must be a regex string or an Event subclass, got {Event!r} (_EventMeta)",
+    ),
+    Case(
+        "dispatcher.register(None, handler)",
+        lambda d: d.register(_any(None), Recorder()),
+        TypeError,
+        "an event target must be a regex string or an Event subclass, got None (NoneType)",
+    ),
+    Case('on("order(")', lambda d: on("order("), InvalidPattern, "invalid event pattern 'order(': "),
+    Case(
+        'on("")',
+        lambda d: on(""),
+        InvalidPattern,
+        "invalid event pattern '': an empty pattern matches no event name",
+    ),
+    Case(
+        'on("shop.*")("send_receipt")',
+        lambda d: on("shop.*")(_any("send_receipt")),
+        TypeError,
+        "an event handler must be callable, got 'send_receipt' (str)",
+    ),
+    Case(
+        'on("shop.*", after_commit="yes")',
+        lambda d: on("shop.*", after_commit=_any("yes")),
+        TypeError,
+        "after_commit must be True or False, got 'yes' (str)",
+    ),
+    Case(
+        'on("shop.*", using="other")',
+        lambda d: on("shop.*", using="other"),
+        TypeError,
+        "using='other' only applies with after_commit=True",
+    ),
+    Case(
+        'on("shop.*", after_commit=True, using=42)',
+        lambda d: on("shop.*", after_commit=True, using=_any(42)),
+        TypeError,
+        "using must be a database alias (str), got 42 (int)",
+    ),
+    Case(
+        'on("shop.*", dispatcher="default")',
+        lambda d: on("shop.*", dispatcher=_any("default")),
+        TypeError,
+        "dispatcher must be an EventDispatcher or None, got 'default' (str)",
+    ),
+    Case(
+        'on("shop.*", OrderPaid)',
+        lambda d: on("shop.*", _any(OrderPaid)),
+        TypeError,
+        f"on() takes either Event classes or regex strings, not both: ('shop.*', {OrderPaid!r})",
+    ),
+    # -- Event subclasses
+    Case(
+        "class FieldOrder(Event): a: int = 0; b: str",
+        lambda d: _event_class("FieldOrder", {"__annotations__": {"a": int, "b": str}, "a": 0}),
+        TypeError,
+        "Event class FieldOrder: non-default argument 'b' follows default argument",
+    ),
+    Case(
+        "class Slotted(Event, slots=True)",
+        lambda d: _event_class("Slotted", {}, slots=True),
+        TypeError,
+        "Slotted: unknown class keyword(s) slots; Event subclasses take frozen=True",
+    ),
+    Case(
+        "class OwnInit(Event, frozen=True): def __init__(self): ...",
+        lambda d: _event_class("OwnInit", {"__init__": object.__init__}, frozen=True),
+        TypeError,
+        "OwnInit writes its own __init__, so frozen=True cannot apply",
+    ),
+    Case(
+        'class Annotated(Event): event_name: str = "shop.paid"',
+        lambda d: _event_class(
+            "Annotated", {"__annotations__": {"event_name": str}, "event_name": "shop.paid"}
+        ),
+        TypeError,
+        "Annotated.event_name is annotated, which would make it a dataclass field",
+    ),
+    Case(
+        'class Thawed(Event, frozen="yes")',
+        lambda d: _event_class("Thawed", {}, frozen="yes"),
+        TypeError,
+        "Thawed: frozen must be True or False, got 'yes'",
+    ),
+    Case(
+        'class Unnamed(Event): event_name = ""',
+        lambda d: _event_class("Unnamed", {"event_name": ""}),
+        TypeError,
+        "Unnamed.event_name must be a non-empty str, got ''",
+    ),
+    Case(
+        'class TwoNames(Event): event_name = "a"; Name = "b"',
+        lambda d: _event_class("TwoNames", {"event_name": "a", "Name": "b"}),
+        TypeError,
+        "TwoNames sets event_name='a' and Name='b'; set one of them",
+    ),
+    # -- dispatch()
+    Case(
+        "dispatcher.dispatch(42)",
+        lambda d: d.dispatch(_any(42)),
+        TypeError,
+        "dispatch() expects an event name (str) or an Event instance, got 42 (int)",
+    ),
+    Case(
+        "dispatcher.dispatch(None)",
+        lambda d: d.dispatch(_any(None)),
+        TypeError,
+        "dispatch() expects an event name (str) or an Event instance, got None (NoneType)",
+    ),
+    Case(
+        "dispatcher.dispatch(OrderPaid)",
+        lambda d: d.dispatch(_any(OrderPaid)),
+        TypeError,
+        f"got {OrderPaid!r} (_EventMeta); dispatch an instance: OrderPaid(...).dispatch()",
+    ),
+    Case(
+        "dispatcher.dispatch(Event())",
+        lambda d: d.dispatch(Event()),
+        TypeError,
+        "dispatch() of an instance of the Event base class: subclass Event",
+    ),
+    Case(
+        "dispatcher.dispatch(OrderPaid(1), 2)",
+        lambda d: d.dispatch(_any(OrderPaid(1)), 2),
+        TypeError,
+        "dispatch() of an Event instance takes no other arguments, got args=(2,) kwargs={}; "
+        "put them in OrderPaid's fields",
+    ),
+    Case(
+        "dispatcher.dispatch(OrderPaid.event_name, 1)",
+        _typed_name_without_instance,
+        TypeError,
+        f"event {OrderPaid.event_name!r} has handlers typed for {OrderPaid!r}; dispatch an instance of it, "
+        "not args=(1,) kwargs={}",
+    ),
+    # -- EventDispatcher()
+    Case(
+        'EventDispatcher(mode="bad")',
+        lambda d: EventDispatcher(mode=_any("bad")),
+        ValueError,
+        "mode must be one of 'gevent', 'sync' or None, got 'bad' (str)",
+    ),
+    Case(
+        'EventDispatcher(raise_handler_errors="yes")',
+        lambda d: EventDispatcher(raise_handler_errors=_any("yes")),
+        TypeError,
+        "raise_handler_errors must be a bool or None, got 'yes' (str)",
+    ),
+    Case(
+        "EventDispatcher(cache_size=0)",
+        lambda d: EventDispatcher(cache_size=0),
+        ValueError,
+        "cache_size must be a whole number >= 1, got 0 (int)",
+    ),
+    Case(
+        'EventDispatcher(cache_size="big")',
+        lambda d: EventDispatcher(cache_size=_any("big")),
+        ValueError,
+        "cache_size must be a whole number >= 1, got 'big' (str)",
+    ),
+    Case(
+        'dispatcher.register_many("shop.paid", handler)',
+        lambda d: d.register_many(_any("shop.paid"), Recorder()),
+        TypeError,
+        "register_many() takes a tuple or list of targets, got 'shop.paid' (str); use register() for one",
+    ),
+    Case(
+        "dispatcher.unregister(42, handler)",
+        lambda d: d.unregister(_any(42), Recorder()),
+        TypeError,
+        "an event target must be a regex string or an Event subclass, got 42 (int)",
+    ),
+    Case(
+        'dispatcher.off("send_receipt")',
+        lambda d: d.off(_any("send_receipt")),
+        TypeError,
+        "off() expects a handler (a callable), got 'send_receipt' (str)",
+    ),
+    Case(
+        'off(handler, dispatcher="default")',
+        lambda d: off(Recorder(), dispatcher=_any("default")),
+        TypeError,
+        "dispatcher must be an EventDispatcher or None, got 'default' (str)",
+    ),
+    Case(
+        "dispatcher.resolve(42)",
+        lambda d: d.resolve(_any(42)),
+        TypeError,
+        "resolve() expects an event name (str), got 42 (int)",
+    ),
+    Case(
+        "dispatcher.ensure_queue_is_cleared(42)",
+        lambda d: d.ensure_queue_is_cleared(_any(42)),
+        TypeError,
+        "ensure_queue_is_cleared() decorates a function, got 42 (int)",
+    ),
+    # -- model events and observers
+    Case(
+        "observe_model(42)",
+        lambda d: observe_model(_any(42)),
+        TypeError,
+        "observe_model() expects a Django model class, got 42 (int)",
+    ),
+    Case(
+        "observe_model(Timestamped)",
+        lambda d: observe_model(_any(Timestamped)),
+        TypeError,
+        "observe_model(): Timestamped is abstract and is never saved; observe its concrete subclasses",
+    ),
+    Case(
+        'observes("Order")',
+        lambda d: observes(_any("Order")),
+        TypeError,
+        "observes() expects a Django model class, got 'Order' (str)",
+    ),
+    Case(
+        "observes(Timestamped)",
+        lambda d: observes(_any(Timestamped)),
+        TypeError,
+        "observes(): Timestamped is abstract and is never saved; observe its concrete subclasses",
+    ),
+    Case(
+        "@observes(Unobserved) class Empty: pass",
+        lambda d: observes(Unobserved)(type("Empty", (), {})),
+        TypeError,
+        "Empty observes Unobserved but defines none of creating, created, updating, updated, deleting",
+    ),
+    Case(
+        'observe_model(Customer, dispatcher="default")',
+        lambda d: observe_model(Customer, dispatcher=_any("default")),
+        TypeError,
+        "dispatcher must be an EventDispatcher or None, got 'default' (str)",
+    ),
+    Case(
+        'observes(Unobserved, dispatcher="default")',
+        lambda d: observes(Unobserved, dispatcher=_any("default")),
+        TypeError,
+        "dispatcher must be an EventDispatcher or None, got 'default' (str)",
+    ),
+    Case(
+        "observes(Unobserved, after_commit=1)",
+        lambda d: observes(Unobserved, after_commit=_any(1)),
+        TypeError,
+        "after_commit must be True or False, got 1 (int)",
+    ),
+    Case(
+        "observes(Unobserved)(42)",
+        lambda d: observes(Unobserved)(_any(42)),
+        TypeError,
+        "@observes(Unobserved) decorates a class, got 42 (int)",
+    ),
+    Case(
+        'model_event_name(Order, "saved")',
+        lambda d: model_event_name(Order, "saved"),
+        ValueError,
+        "action must be one of creating, created, updating, updated, deleting, deleted, got 'saved'",
+    ),
+    Case(
+        "changes(42)",
+        lambda d: changes(_any(42)),
+        TypeError,
+        "changes() expects a model instance, got 42 (int)",
+    ),
+    Case(
+        'changes(Unobserved(name="x"))',
+        lambda d: changes(Unobserved(name="x")),
+        ValueError,
+        "changes() needs Unobserved to be observed",
+    ),
+    Case(
+        'path_from_class("shop.Order")',
+        lambda d: path_from_class(_any("shop.Order")),
+        TypeError,
+        "path_from_class() expects a class, got 'shop.Order' (str)",
+    ),
+    # -- the legacy API
+    Case(
+        "class NoModel(Observer): def created(...)",
+        lambda d: types.new_class("NoModel", (Observer,), {}, lambda ns: ns.update(created=print)),
+        TypeError,
+        "NoModel must set observes = SomeModel",
+    ),
+    Case(
+        "class NoTargets(EventListener): def handle(...)",
+        lambda d: types.new_class("NoTargets", (EventListener,), {}, lambda ns: ns.update(handle=print)),
+        TypeError,
+        "NoTargets.listensFor must be a non-empty list of Event classes and/or regex strings, got None",
+    ),
+    Case(
+        'class NoHandle(EventListener): listensFor = ["shop.*"]',
+        lambda d: types.new_class(
+            "NoHandle", (EventListener,), {}, lambda ns: ns.update(listensFor=["shop.*"])
+        ),
+        TypeError,
+        "NoHandle must define handle(self, event, *args, **kwargs)",
+    ),
+    Case(
+        "class BadTarget(EventListener): listensFor = [42]; def handle(...)",
+        lambda d: types.new_class(
+            "BadTarget", (EventListener,), {}, lambda ns: ns.update(listensFor=[42], handle=print)
+        ),
+        TypeError,
+        "an event target must be a regex string or an Event subclass, got 42 (int)",
+    ),
+    Case(
+        "class NotAList(EventListener): listensFor = 42; def handle(...)",
+        lambda d: types.new_class(
+            "NotAList", (EventListener,), {}, lambda ns: ns.update(listensFor=42, handle=print)
+        ),
+        TypeError,
+        "NotAList.listensFor must be a non-empty list of Event classes and/or regex strings, got 42",
+    ),
+    Case(
+        'class NotCallable(EventListener): listensFor = ["shop.*"]; handle = 42',
+        lambda d: types.new_class(
+            "NotCallable", (EventListener,), {}, lambda ns: ns.update(listensFor=["shop.*"], handle=42)
+        ),
+        TypeError,
+        "NotCallable must define handle(self, event, *args, **kwargs), got 42 (int)",
+    ),
+    Case(
+        'class Elsewhere(EventListener, dispatcher="default")',
+        lambda d: types.new_class(
+            "Elsewhere",
+            (EventListener,),
+            {"dispatcher": "default"},
+            lambda ns: ns.update(listensFor=["shop.*"], handle=print),
+        ),
+        TypeError,
+        "dispatcher must be an EventDispatcher or None, got 'default' (str)",
+    ),
+    Case(
+        "class Queued(EventListener, queue=True)",
+        lambda d: types.new_class(
+            "Queued",
+            (EventListener,),
+            {"queue": True},
+            lambda ns: ns.update(listensFor=["shop.*"], handle=print),
+        ),
+        TypeError,
+        "Queued: unknown class keyword(s) queue; EventListener subclasses take dispatcher=...",
+    ),
+    Case(
+        'SignalToEvent(signal, event="shop.saved", dispatcher="default")',
+        lambda d: SignalToEvent(Signal(), event="shop.saved", dispatcher=_any("default")),
+        TypeError,
+        "dispatcher must be an EventDispatcher or None, got 'default' (str)",
+    ),
+    Case(
+        'SignalToEvent("post_save", event="shop.saved")',
+        lambda d: SignalToEvent(_any("post_save"), event="shop.saved"),
+        TypeError,
+        "SignalToEvent() expects a django.dispatch.Signal, got 'post_save' (str)",
+    ),
+    Case(
+        "SignalToEvent(signal)",
+        lambda d: SignalToEvent(Signal()),
+        TypeError,
+        "SignalToEvent() needs exactly one of event=... (a name or Event class) or hook=..., "
+        "got event=None and hook=None",
+    ),
+    Case(
+        'SignalToEvent(signal, event="shop.saved", hook=hook)',
+        lambda d: SignalToEvent(Signal(), event="shop.saved", hook=str),
+        TypeError,
+        "got event='shop.saved' and hook=<class 'str'>",
+    ),
+    Case(
+        "SignalToEvent(signal, event=42)",
+        lambda d: SignalToEvent(Signal(), event=_any(42)),
+        TypeError,
+        "SignalToEvent() event must be an event name or an Event class, got 42 (int)",
+    ),
+    Case(
+        'SignalToEvent(signal, hook="hook")',
+        lambda d: SignalToEvent(Signal(), hook=_any("hook")),
+        TypeError,
+        "SignalToEvent() hook must be callable, got 'hook' (str)",
+    ),
+    # -- settings: a system check, then ImproperlyConfigured at first use
+    _setting("sync", "django_events.E001", "DJANGO_EVENTS must be a dict, got 'sync' (str)."),
+    _setting({"MOD": "sync"}, "django_events.E002", "DJANGO_EVENTS has an unknown key 'MOD'."),
+    _setting({"MODE": "async"}, "django_events.E003", "DJANGO_EVENTS['MODE'] is 'async'; expected one of"),
+    _setting(
+        {"RAISE_HANDLER_ERRORS": "yes"},
+        "django_events.E004",
+        "DJANGO_EVENTS['RAISE_HANDLER_ERRORS'] is 'yes'; expected True or False.",
+    ),
+    _setting(
+        {"AUTODISCOVER": "yes"},
+        "django_events.E005",
+        "DJANGO_EVENTS['AUTODISCOVER'] is 'yes'; expected True, False or a list of module names.",
+    ),
+    # -- django_events.testing
+    Case(
+        'captured.assert_dispatched("shop.*", times=-1)',
+        lambda d: _assert_with(d, times=-1),
+        ValueError,
+        "times must be a whole number >= 0, got -1 (int)",
+    ),
+    Case(
+        'fake_events(only=["shop.*"], except_=["audit.*"])',
+        lambda d: fake_events(only=["shop.*"], except_=["audit.*"]),
+        TypeError,
+        "fake_events() takes only= or except_=, not both: got only=['shop.*'], except_=['audit.*']",
+    ),
+    Case(
+        'fake_events(dispatcher="default")',
+        lambda d: fake_events(dispatcher=_any("default")),
+        TypeError,
+        "dispatcher must be an EventDispatcher or None, got 'default' (str)",
+    ),
+    Case(
+        'capture_events("default")',
+        lambda d: capture_events(_any("default")),
+        TypeError,
+        "dispatcher must be an EventDispatcher or None, got 'default' (str)",
+    ),
+    Case(
+        'captured.assert_dispatched("shop.*", times="1")',
+        lambda d: _assert_with(d, times="1"),
+        ValueError,
+        "times must be a whole number >= 0, got '1' (str)",
+    ),
+    Case(
+        'captured.assert_dispatched("shop.*", where=42)',
+        lambda d: _assert_with(d, where=42),
+        TypeError,
+        "where must be a callable (event) -> bool, got 42 (int)",
+    ),
+    Case(
+        "mocks_dispatch(42)",
+        lambda d: mocks_dispatch(_any(42)),
+        TypeError,
+        "MocksDispatch decorates a test function or method, got 42 (int)",
+    ),
+    Case(
+        "fake_events(only=[42])",
+        lambda d: fake_events(only=[_any(42)]),
+        TypeError,
+        "an event target must be a regex string or an Event subclass, got 42 (int)",
+    ),
+    Case(
+        'assert_dispatched("shop.*")',
+        lambda d: assert_dispatched("shop.*"),
+        RuntimeError,
+        "assert_dispatched() needs an active capture_events() or fake_events()",
+    ),
+    Case(
+        'expect("shop.*")',
+        lambda d: expect("shop.*"),
+        RuntimeError,
+        "Expect() works inside a test decorated with Dispatcher.MocksDispatch",
+    ),
+]
+
+
+@pytest.fixture
+def queued_before() -> Iterator[EventDispatcher]:
+    """Events queued before the bad call; after it, ``clear_queue()`` delivers each exactly once."""
+    queued = EventDispatcher(mode="gevent")
+    on_queued, on_default = Recorder(), Recorder()
+    queued.register("errors.before", on_queued)
+    dispatcher.register("errors.before.default", on_default)  # inside the test: the registry is isolated
+    queued.dispatch("errors.before", 1)
+    dispatcher.dispatch("errors.before.default", 2)
+    assert (on_queued.calls, on_default.calls) == ([], [])  # queued, not delivered yet
+    yield queued
+    for _ in range(2):  # a second drain delivers nothing again
+        queued.clear_queue()
+        dispatcher.clear_queue()
+        assert on_queued.calls == [("errors.before", 1)]
+        assert on_default.calls == [("errors.before.default", 2)]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.call for case in CASES])
+def test_bad_input_fails_at_once_naming_the_value(case: Case, queued_before: EventDispatcher) -> None:
+    with override_settings(**case.settings):
+        if case.check is not None:
+            assert [(m.id, case.match in m.msg) for m in check_settings()] == [(case.check, True)]
+        with pytest.raises(case.error, match=re.escape(case.match)) as raised:
+            case.run(queued_before)
+    assert type(raised.value) is case.error
+
+
+def test_case_ids_are_unique() -> None:
+    calls = [case.call for case in CASES]
+    assert len(calls) == len(set(calls))
+
+
+def errors_table_calls(readme: Path) -> list[str]:
+    """The ``call`` cells of the table in README's ``## Errors`` section, without backticks."""
+    text = readme.read_text(encoding="utf-8")
+    has_section = "\n## Errors\n" in text
+    assert has_section, f"{readme} has no '## Errors' section"
+    section = text.split("\n## Errors\n", 1)[1].split("\n## ", 1)[0]
+    header, separator, *rows = [line for line in section.splitlines() if line.startswith("|")]
+    assert [cell.strip() for cell in header.strip("|").split("|")] == ["call", "bad input", "error"]
+    assert set(separator) <= set("|-: ")
+    cells = [row.split("|")[1].strip() for row in rows]
+    assert all(re.fullmatch(r"`[^`]+`", cell) for cell in cells), cells
+    return [cell[1:-1] for cell in cells]
+
+
+def test_readme_errors_table_lists_exactly_these_cases() -> None:
+    calls = errors_table_calls(README)
+    assert len(calls) == len(set(calls))
+    assert set(calls) == {case.call for case in CASES}
