@@ -434,15 +434,16 @@ CASES = [
         "dispatcher must be an EventDispatcher or None, got 'default' (str)",
     ),
     Case(
-        "class Queued(EventListener, queue=True)",
+        "class Retried(EventListener, retry=3)",
         lambda d: types.new_class(
-            "Queued",
+            "Retried",
             (EventListener,),
-            {"queue": True},
+            {"retry": 3},
             lambda ns: ns.update(listensFor=["shop.*"], handle=print),
         ),
         TypeError,
-        "Queued: unknown class keyword(s) queue; EventListener subclasses take dispatcher=...",
+        "Retried: unknown class keyword(s) retry; "
+        "EventListener subclasses take dispatcher=, queue=, priority= and retries=",
     ),
     Case(
         'SignalToEvent(signal, event="shop.saved", dispatcher="default")',

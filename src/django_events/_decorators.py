@@ -9,7 +9,7 @@ from typing_extensions import ParamSpec
 
 from ._dispatcher import EventDispatcher, get_dispatcher, live_dispatchers
 from ._events import Event
-from ._routing import Target, check_commit_options, check_target
+from ._routing import Target, check_commit_options, check_queue_options, check_target
 
 __all__ = ["off", "on"]
 
@@ -26,18 +26,14 @@ class _Subscribe:
         self,
         targets: tuple[Target, ...],
         dispatcher: EventDispatcher | None,
-        after_commit: bool,
-        using: str | None,
+        options: dict[str, Any],
     ) -> None:
         self._targets = targets
         self._dispatcher = get_dispatcher(dispatcher)
-        self._after_commit = after_commit
-        self._using = using
+        self._options = options
 
     def _register(self, handler: Callable[..., object]) -> None:
-        self._dispatcher.register_many(
-            self._targets, handler, after_commit=self._after_commit, using=self._using
-        )
+        self._dispatcher.register_many(self._targets, handler, **self._options)
 
 
 class OnEvent(_Subscribe, Generic[_E]):
@@ -64,6 +60,9 @@ def on(
     dispatcher: EventDispatcher | None = None,
     after_commit: bool = False,
     using: str | None = None,
+    queue: bool | str = False,
+    priority: int | None = None,
+    retries: int = 0,
 ) -> OnEvent[_E1]: ...
 @overload
 def on(
@@ -74,6 +73,9 @@ def on(
     dispatcher: EventDispatcher | None = None,
     after_commit: bool = False,
     using: str | None = None,
+    queue: bool | str = False,
+    priority: int | None = None,
+    retries: int = 0,
 ) -> OnEvent[_E1 | _E2]: ...
 @overload
 def on(
@@ -85,6 +87,9 @@ def on(
     dispatcher: EventDispatcher | None = None,
     after_commit: bool = False,
     using: str | None = None,
+    queue: bool | str = False,
+    priority: int | None = None,
+    retries: int = 0,
 ) -> OnEvent[_E1 | _E2 | _E3]: ...
 @overload
 def on(
@@ -94,6 +99,9 @@ def on(
     dispatcher: EventDispatcher | None = None,
     after_commit: bool = False,
     using: str | None = None,
+    queue: bool | str = False,
+    priority: int | None = None,
+    retries: int = 0,
 ) -> OnEvent[Event]: ...
 @overload
 def on(
@@ -103,6 +111,9 @@ def on(
     dispatcher: EventDispatcher | None = None,
     after_commit: bool = False,
     using: str | None = None,
+    queue: bool | str = False,
+    priority: int | None = None,
+    retries: int = 0,
 ) -> OnPattern: ...
 def on(
     target: Target,
@@ -111,6 +122,9 @@ def on(
     dispatcher: EventDispatcher | None = None,
     after_commit: bool = False,
     using: str | None = None,
+    queue: bool | str = False,
+    priority: int | None = None,
+    retries: int = 0,
 ) -> OnEvent[Any] | OnPattern:
     """Decorator: call the function for events matching the targets; returns it unchanged.
 
@@ -119,6 +133,8 @@ def on(
     checked here, so a bad regex fails at import of the module that declares it.
     ``after_commit=True`` delivers only when the surrounding transaction commits (on the
     database alias ``using``, default ``"default"``), and never when it rolls back.
+    ``queue=True`` (or a queue name) runs the handler in a task worker, one task per event,
+    with ``priority`` and up to ``retries`` retries: see README, "Queued handlers".
     """
     targets = tuple(check_target(t) for t in (target, *more))
     kinds = {isinstance(t, str) for t in targets}
@@ -129,9 +145,17 @@ def on(
         )
     get_dispatcher(dispatcher)  # a bad dispatcher= fails here
     check_commit_options(after_commit, using)  # bad options fail here, before any handler
+    check_queue_options(queue, priority, retries)
+    options: dict[str, Any] = {
+        "after_commit": after_commit,
+        "using": using,
+        "queue": queue,
+        "priority": priority,
+        "retries": retries,
+    }
     if isinstance(targets[0], str):
-        return OnPattern(targets, dispatcher, after_commit, using)
-    return OnEvent(targets, dispatcher, after_commit, using)
+        return OnPattern(targets, dispatcher, options)
+    return OnEvent(targets, dispatcher, options)
 
 
 def off(handler: Callable[..., object], *, dispatcher: EventDispatcher | None = None) -> int:

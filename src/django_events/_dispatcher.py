@@ -19,6 +19,7 @@ from typing_extensions import ParamSpec
 from . import conf
 from ._delivery import Context, Pending, QueueSet, SyncRunner, current_context
 from ._events import Event
+from ._payload import encode
 from ._routing import HandlerTable, Registration, Route, Step, Target, check_target, describe
 
 __all__ = ["EventDispatcher", "dispatcher"]
@@ -102,6 +103,9 @@ class EventDispatcher:
         *,
         after_commit: bool = False,
         using: str | None = None,
+        queue: bool | str = False,
+        priority: int | None = None,
+        retries: int = 0,
     ) -> None: ...
     @overload
     def register(
@@ -111,6 +115,9 @@ class EventDispatcher:
         *,
         after_commit: bool = False,
         using: str | None = None,
+        queue: bool | str = False,
+        priority: int | None = None,
+        retries: int = 0,
     ) -> None: ...
     def register(
         self,
@@ -119,6 +126,9 @@ class EventDispatcher:
         *,
         after_commit: bool = False,
         using: str | None = None,
+        queue: bool | str = False,
+        priority: int | None = None,
+        retries: int = 0,
     ) -> None:
         """Call ``handler`` for events matching ``target``.
 
@@ -130,8 +140,22 @@ class EventDispatcher:
         ``after_commit=True`` delivers an event dispatched inside a transaction only when
         that transaction (on database alias ``using``, default ``"default"``) commits, and
         never when it rolls back; outside a transaction it delivers at once.
+
+        ``queue=True`` (or a queue name) runs the handler in a worker of Django's task
+        framework instead: each event is enqueued as a task, with ``priority``, and
+        retried up to ``retries`` times when the handler raises.
         """
-        self._table.add(Registration.create(target, handler, after_commit=after_commit, using=using))
+        self._table.add(
+            Registration.create(
+                target,
+                handler,
+                after_commit=after_commit,
+                using=using,
+                queue=queue,
+                priority=priority,
+                retries=retries,
+            )
+        )
 
     def register_many(
         self,
@@ -140,6 +164,9 @@ class EventDispatcher:
         *,
         after_commit: bool = False,
         using: str | None = None,
+        queue: bool | str = False,
+        priority: int | None = None,
+        retries: int = 0,
     ) -> None:
         """Register ``handler`` for each target, all or none (every target is checked first)."""
         if not isinstance(targets, (tuple, list)):
@@ -148,7 +175,18 @@ class EventDispatcher:
                 "use register() for one"
             )
         self._table.add(
-            *(Registration.create(t, handler, after_commit=after_commit, using=using) for t in targets)
+            *(
+                Registration.create(
+                    t,
+                    handler,
+                    after_commit=after_commit,
+                    using=using,
+                    queue=queue,
+                    priority=priority,
+                    retries=retries,
+                )
+                for t in targets
+            )
         )
 
     def unregister(self, target: Target, handler: Callable[..., object]) -> bool:
@@ -284,6 +322,7 @@ class EventDispatcher:
     ) -> None:
         if self._recorders and self._recorded(name, args, kwargs):
             return
+        payload = encode(args, kwargs, where=f"event {name!r}") if route.queued else None
         if route.immediate:
             self._enqueue((name, args, kwargs, None, context))
         if route.deferred:
@@ -295,6 +334,25 @@ class EventDispatcher:
                     using=alias,
                     robust=True,  # a failing handler must not stop other on_commit callbacks
                 )
+        if payload is not None:
+            self._enqueue_tasks(name, payload, route.queued, context)
+
+    def _enqueue_tasks(
+        self, name: str, payload: dict[str, Any], queued: tuple[Registration, ...], context: Context | None
+    ) -> None:
+        """One task per queued handler: now, or when the transaction commits."""
+        from .tasks import enqueue
+
+        event_alias = context.database if context is not None else None
+        for registration in queued:
+            if registration.after_commit:
+                transaction.on_commit(
+                    functools.partial(enqueue, registration, name, payload),
+                    using=registration.commit_alias(event_alias),
+                    robust=True,
+                )
+            else:
+                enqueue(registration, name, payload)
 
     def _on_commit(self, item: Pending) -> Callable[[], None]:
         def deliver_after_commit() -> None:  # Django logs a failure under this name

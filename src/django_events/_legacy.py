@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from ._dispatcher import EventDispatcher, dispatcher, get_dispatcher
 from ._events import Event, path_from_class
 from ._models import Observer, observe_model
-from ._routing import Target, check_target, describe
+from ._routing import Target, check_queue_options, check_target, describe
 from ._signals import signal_to_event
 
 __all__ = [
@@ -46,11 +46,19 @@ class EventListener:
     _dispatcher: ClassVar[EventDispatcher]
     _handlers: ClassVar[tuple[Callable[..., None], ...]]
 
-    def __init_subclass__(cls, *, dispatcher: EventDispatcher | None = None, **kwargs: Any) -> None:
+    def __init_subclass__(
+        cls,
+        *,
+        dispatcher: EventDispatcher | None = None,
+        queue: bool | str = False,
+        priority: int | None = None,
+        retries: int = 0,
+        **kwargs: Any,
+    ) -> None:
         if kwargs:
             raise TypeError(
                 f"{cls.__qualname__}: unknown class keyword(s) {', '.join(sorted(kwargs))}; "
-                "EventListener subclasses take dispatcher=..."
+                "EventListener subclasses take dispatcher=, queue=, priority= and retries="
             )
         super().__init_subclass__()
         target = get_dispatcher(dispatcher)
@@ -81,8 +89,10 @@ class EventListener:
         cls._handlers = (on_event, on_name)
         typed = tuple(t for t in targets if not isinstance(t, str))
         patterns = tuple(t for t in targets if isinstance(t, str))
-        cls._dispatcher.register_many(typed, on_event)
-        cls._dispatcher.register_many(patterns, on_name)
+        options: dict[str, Any] = {"queue": queue, "priority": priority, "retries": retries}
+        check_queue_options(queue, priority, retries)
+        cls._dispatcher.register_many(typed, on_event, **options)
+        cls._dispatcher.register_many(patterns, on_name, **options)
 
     def handle(self, event: Any, *args: Any, **kwargs: Any) -> None:
         """Called for each matching event; subclasses must override it."""

@@ -20,7 +20,7 @@ from django.db.models.signals import (
 from ._delivery import current_context
 from ._dispatcher import EventDispatcher, get_dispatcher
 from ._events import path_from_class
-from ._routing import check_commit_options, describe
+from ._routing import check_commit_options, check_queue_options, describe
 
 if TYPE_CHECKING:
     from django.apps import AppConfig
@@ -308,10 +308,14 @@ def _register_observer(
     after_commit: bool,
     using: str | None,
     dispatcher: EventDispatcher | None,
+    queue: bool | str = False,
+    priority: int | None = None,
+    retries: int = 0,
 ) -> None:
     concrete = _concrete(model, what)
     target = get_dispatcher(dispatcher)
     after_commit, using = check_commit_options(after_commit, using)
+    check_queue_options(queue, priority, retries)
     actions = _defined_actions(cls, base)
     if not actions:
         raise TypeError(
@@ -334,7 +338,13 @@ def _register_observer(
         handler.__module__ = cls.__module__
         handler.__qualname__ = f"{cls.__qualname__}.{action}"
         target.register(
-            re.escape(model_event_name(concrete, action)), handler, after_commit=after_commit, using=using
+            re.escape(model_event_name(concrete, action)),
+            handler,
+            after_commit=after_commit,
+            using=using,
+            queue=queue,
+            priority=priority,
+            retries=retries,
         )
     _observers.append((cls, model))
 
@@ -345,16 +355,21 @@ def observes(
     after_commit: bool = False,
     using: str | None = None,
     dispatcher: EventDispatcher | None = None,
+    queue: bool | str = False,
+    priority: int | None = None,
+    retries: int = 0,
 ) -> Callable[[_C], _C]:
     """Class decorator: call the class's ``creating`` ... ``deleted`` methods for a model.
 
     The class is instantiated once; each of the six methods it defines is called as
     ``method(instance)``. ``after_commit=True`` calls them only when the transaction
-    commits (on the ``using`` database alias).
+    commits (on the ``using`` database alias). ``queue=True`` runs them in a task worker,
+    which loads the instance again by primary key (see README, "Queued handlers").
     """
     _concrete(model, "observes()")
     get_dispatcher(dispatcher)  # bad options fail here, before any class is decorated
     check_commit_options(after_commit, using)
+    check_queue_options(queue, priority, retries)
 
     def decorate(cls: _C) -> _C:
         if not isinstance(cls, type):
@@ -368,6 +383,9 @@ def observes(
             after_commit=after_commit,
             using=using,
             dispatcher=dispatcher,
+            queue=queue,
+            priority=priority,
+            retries=retries,
         )
         return cls
 

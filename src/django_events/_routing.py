@@ -6,8 +6,10 @@ import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.util import find_spec
 from typing import Final
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS
 from gevent.monkey import get_original
 
@@ -69,6 +71,56 @@ def check_commit_options(after_commit: object, using: object) -> tuple[bool, str
     return after_commit, using
 
 
+#: The queue a handler's tasks go to with ``queue=True``.
+DEFAULT_QUEUE: Final = "default"
+#: The most retries a queued handler may ask for.
+MAX_RETRIES: Final = 20
+
+
+@dataclass(frozen=True, slots=True)
+class QueueOptions:
+    """Where a queued handler's tasks go (Django's task framework), and how often to retry."""
+
+    queue_name: str = DEFAULT_QUEUE
+    priority: int | None = None
+    retries: int = 0
+
+
+def check_queue_options(queue: object, priority: object, retries: object) -> QueueOptions | None:
+    """Validate ``queue``, ``priority`` and ``retries``; None when the handler runs in-process."""
+    if queue is False or queue is None:
+        if priority is not None:
+            raise TypeError(f"priority={priority!r} only applies with queue=True or queue='name'")
+        if retries != 0:
+            raise TypeError(f"retries={retries!r} only applies with queue=True or queue='name'")
+        return None
+    if queue is True:
+        queue = DEFAULT_QUEUE
+    if not isinstance(queue, str) or not queue:
+        raise TypeError(f"queue must be True, False or a queue name (str), got {describe(queue)}")
+    if priority is not None and (not isinstance(priority, int) or isinstance(priority, bool)):
+        raise TypeError(f"priority must be an int or None, got {describe(priority)}")
+    if not isinstance(retries, int) or isinstance(retries, bool) or not 0 <= retries <= MAX_RETRIES:
+        raise TypeError(f"retries must be a whole number from 0 to {MAX_RETRIES}, got {describe(retries)}")
+    return QueueOptions(queue, priority, retries)
+
+
+def check_queueable(label: str) -> None:
+    """A worker finds a queued handler by its dotted path: it must have a stable one, and
+    Django's task framework must be there."""
+    if not (find_spec("django.tasks") or find_spec("django_tasks")):
+        raise ImproperlyConfigured(
+            f"handler {label} cannot be queued: queued handlers run on Django's task framework, "
+            "built into Django 6.0+; before that, pip install 'django-events[tasks]'"
+        )
+    if "<" in label:  # <lambda>, <locals>
+        raise TypeError(
+            f"handler {label} cannot be queued: a worker finds queued handlers by dotted path, "
+            "and a lambda or a function defined inside another function has none; define it "
+            "at module level"
+        )
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Registration:
     """One handler subscribed to one target."""
@@ -84,6 +136,8 @@ class Registration:
     #: The database alias of that transaction; None: the event's own database (a model
     #: event's ``using``), else ``"default"``.
     using: str | None = None
+    #: Run in a task worker (Django's task framework) instead of in this process.
+    queue: QueueOptions | None = None
 
     def commit_alias(self, event_alias: str | None) -> str:
         """The alias whose commit this after-commit handler waits for, for one event."""
@@ -91,19 +145,31 @@ class Registration:
 
     @classmethod
     def create(
-        cls, target: object, handler: object, *, after_commit: object = False, using: object = None
+        cls,
+        target: object,
+        handler: object,
+        *,
+        after_commit: object = False,
+        using: object = None,
+        queue: object = False,
+        priority: object = None,
+        retries: object = 0,
     ) -> Registration:
         checked = check_target(target)
         if not callable(handler):
             raise TypeError(f"an event handler must be callable, got {describe(handler)}")
         after_commit, using = check_commit_options(after_commit, using)
+        options = check_queue_options(queue, priority, retries)
+        label = handler_label(handler)
+        if options is not None:
+            check_queueable(label)
         if isinstance(checked, str):
             match: Callable[[str], object] = re.compile(checked).fullmatch
             takes_event = False
         else:
             match = checked.event_name.__eq__
             takes_event = True
-        return cls(checked, handler, takes_event, handler_label(handler), match, after_commit, using)
+        return cls(checked, handler, takes_event, label, match, after_commit, using, options)
 
     def matches(self, name: str) -> bool:
         return bool(self._match(name))
@@ -126,16 +192,19 @@ class Route:
     stands, without looking at the registrations again.
     """
 
-    __slots__ = ("deferred", "event_type", "immediate", "name_plan", "plan", "registrations")
+    __slots__ = ("deferred", "event_type", "immediate", "name_plan", "plan", "queued", "registrations")
 
     def __init__(self, registrations: tuple[Registration, ...]) -> None:
         self.registrations = registrations
-        self.immediate = tuple(r for r in registrations if not r.after_commit)
-        self.deferred = tuple(r for r in registrations if r.after_commit)
+        #: In-process handlers: at once, or after the commit.
+        self.immediate = tuple(r for r in registrations if not r.after_commit and r.queue is None)
+        self.deferred = tuple(r for r in registrations if r.after_commit and r.queue is None)
+        #: Handlers that run in a task worker (enqueued at once, or after the commit).
+        self.queued = tuple(r for r in registrations if r.queue is not None)
         types = {r.target for r in registrations if not isinstance(r.target, str)}
         self.event_type: type[Event] | None = next(iter(types)) if len(types) == 1 else None
         self.plan: tuple[Step, ...] | None = None
-        if not self.deferred and len(types) <= 1:
+        if not self.deferred and not self.queued and len(types) <= 1:
             self.plan = tuple((r.handler, r.takes_event, r) for r in registrations)
         #: The plan for a dispatch by name (no typed handler to check the arguments for).
         self.name_plan = self.plan if self.event_type is None else None

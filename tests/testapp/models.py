@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 
 from django.db import models
@@ -59,3 +60,13 @@ class Timestamped(models.Model):
 
     class Meta:
         abstract = True
+
+
+class HandlerRun(models.Model):
+    """What a queued handler did in the task worker; the tests read it from the shared file."""
+
+    handler = models.CharField(max_length=100)
+    event = models.CharField(max_length=200)
+    detail = models.TextField(blank=True)
+    attempt = models.IntegerField(default=1)
+    pid = models.IntegerField(default=os.getpid)

@@ -1,0 +1,113 @@
+"""The task that runs queued handlers in a worker of Django's task framework.
+
+``@on(OrderPaid, queue=True)`` makes a dispatch enqueue ``deliver(handler, name,
+payload)`` instead of calling the handler. The worker (``manage.py db_worker`` for the
+database backend, or whatever runs your backend's tasks) imports this module and runs
+``deliver``, which calls the handler only when the worker's own process registered that
+dotted path as a queued handler: a task that names anything else is refused and logged,
+so write access to the task store is not code execution.
+
+The framework is ``django.tasks`` on Django 6.0+, and the ``django-tasks`` backport
+before that.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from typing import TYPE_CHECKING, Any, Final
+
+from django.utils import timezone
+
+from ._dispatcher import live_dispatchers
+from ._payload import decode
+from ._routing import QueueOptions, Registration
+
+if TYPE_CHECKING:
+    from django.tasks import task
+else:
+    try:
+        from django.tasks import task
+    except ImportError:  # Django < 6.0: the backport
+        from django_tasks import task
+
+__all__ = ["RefusedTask", "deliver", "enqueue"]
+
+logger = logging.getLogger("django_events")
+
+#: The delay before retry n is ``BACKOFF * 2 ** (n - 1)`` seconds, at most ``MAX_BACKOFF``.
+BACKOFF: Final = 1.0
+MAX_BACKOFF: Final = 300.0
+
+
+class RefusedTask(LookupError):
+    """A task names a handler that this worker process did not register as queued."""
+
+
+def enqueue(registration: Registration, name: str, payload: dict[str, Any], attempt: int = 1) -> None:
+    """Enqueue one event for one queued handler (retry ``attempt`` waits its backoff)."""
+    options = registration.queue
+    assert options is not None
+    deliver.using(**_placement(options, attempt)).enqueue(registration.label, name, payload, attempt)
+
+
+def _placement(options: QueueOptions, attempt: int) -> dict[str, Any]:
+    placement: dict[str, Any] = {"queue_name": options.queue_name}
+    if options.priority is not None:
+        placement["priority"] = options.priority
+    if attempt > 1 and deliver.get_backend().supports_defer:
+        delay = min(BACKOFF * 2 ** (attempt - 2), MAX_BACKOFF)
+        placement["run_after"] = timezone.now() + datetime.timedelta(seconds=delay)
+    return placement
+
+
+def _registered(handler: str, name: str) -> Registration:
+    for dispatcher in live_dispatchers():
+        for registration in dispatcher.registrations:
+            if (
+                registration.queue is not None
+                and registration.label == handler
+                and registration.matches(name)
+            ):
+                return registration
+    raise RefusedTask(
+        f"refused a task for handler {handler!r} and event {name!r}: this process registered no "
+        "queued handler of that path for that event"
+    )
+
+
+@task()
+def deliver(handler: str, name: str, payload: dict[str, Any], attempt: int = 1) -> None:
+    """Run one queued handler for one event, in the worker."""
+    try:
+        registration = _registered(handler, name)
+        args, kwargs = decode(payload)
+    except Exception:
+        logger.exception(
+            "queued handler %s could not run for event %r",
+            handler,
+            name,
+            extra={"event_name": name, "handler": handler},
+        )
+        raise
+    try:
+        if registration.takes_event:
+            registration.handler(args[0])
+        else:
+            registration.handler(name, *args, **kwargs)
+    except Exception:
+        options = registration.queue
+        assert options is not None
+        retrying = attempt <= options.retries
+        logger.exception(
+            "queued handler %s failed for event %r (attempt %d of %d%s)",
+            handler,
+            name,
+            attempt,
+            options.retries + 1,
+            ", retrying" if retrying else "",
+            extra={"event_name": name, "handler": handler},
+        )
+        if retrying:
+            enqueue(registration, name, payload, attempt + 1)
+        raise

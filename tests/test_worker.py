@@ -1,0 +1,181 @@
+"""Queued handlers in a real task worker: ``manage.py db_worker`` of the database backend.
+
+Each test starts the worker as a subprocess on the test database (a SQLite file), which
+registers the handlers of tests/testapp/queued.py at start-up; the test dispatches events
+here and reads what the handlers wrote there. The worker is stopped after each test,
+whatever happened.
+"""
+
+from __future__ import annotations
+
+import datetime
+import itertools
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.apps import apps
+from django.conf import settings
+from django.db import connection, transaction
+
+from django_events import dispatcher
+from django_events.tasks import BACKOFF, deliver
+from tests.testapp import queued
+from tests.testapp.models import Customer, HandlerRun, Order
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT = 60.0
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@dataclass
+class Worker:
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_for(self, what: str, ready: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + TIMEOUT
+        while not ready():
+            if self.process.poll() is not None:
+                pytest.fail(f"the worker exited ({self.process.returncode}) before {what}:\n{self.output()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"no {what} after {TIMEOUT:.0f} s; worker output:\n{self.output()}")
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def worker(tmp_path: Path) -> Iterator[Worker]:
+    log = tmp_path / "worker.log"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DJANGO_EVENTS_WORKER_DB": str(connection.settings_dict["NAME"]),  # the test database
+        "PYTHONPATH": str(ROOT),
+    }
+    command = [sys.executable, "-m", "django", "db_worker", "--queue-name", "*", "--interval", "0.05"]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*command, "--no-startup-delay"], cwd=ROOT, env=env, stdout=out, stderr=out
+        )
+    try:
+        yield Worker(process, log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:  # pragma: no cover - only when the worker hangs
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(autouse=True)
+def handlers() -> None:
+    queued.register()  # this process enqueues; the worker registered the same at start-up
+
+
+def task_results() -> list[Any]:
+    """The database backend's task results, oldest first, as TaskResult objects."""
+    (config,) = [c for c in apps.get_app_configs() if c.name == settings.TASKS_APP]
+    model = config.get_model("DBTaskResult")
+    return [row.task_result for row in model._default_manager.order_by("enqueued_at")]
+
+
+def statuses() -> list[str]:
+    return [str(result.status) for result in task_results()]
+
+
+def test_a_queued_handler_runs_in_the_worker_with_the_event_intact(worker: Worker) -> None:
+    order = Order.objects.create(total=Decimal("9.50"))
+    event = queued.Paid(
+        order=order,
+        amount=Decimal("9.50"),
+        at=datetime.datetime(2026, 11, 25, 9, 30, 1, 123456, tzinfo=datetime.timezone.utc),
+        day=datetime.date(2026, 11, 25),
+        ref=uuid.uuid4(),
+        line=queued.Line("sku-1", 2),
+        tags=("gift", "express"),
+        extra={"notes": ["leave at door", None, 1.5, True]},
+    )
+    event.dispatch()
+    worker.wait_for("paid handler run", lambda: HandlerRun.objects.filter(handler="paid").exists())
+    run = HandlerRun.objects.get(handler="paid")
+    assert run.detail == repr(event)  # every field, nested ones and the loaded Order included
+    assert run.pid == worker.process.pid != os.getpid()
+    (result,) = task_results()
+    assert (result.task.priority, result.task.queue_name) == (10, "default")
+    worker.wait_for("a successful task", lambda: statuses() == ["SUCCESSFUL"])
+
+
+def test_after_commit_enqueues_only_when_the_transaction_commits(worker: Worker) -> None:
+    with transaction.atomic():
+        dispatcher.dispatch("worker::mail::rolled-back", 1)
+        transaction.set_rollback(True)
+    with transaction.atomic():
+        dispatcher.dispatch("worker::mail::welcome", 2, to="ada@example.com")
+        assert task_results() == []  # not before the commit
+    worker.wait_for("mail handler run", lambda: HandlerRun.objects.filter(handler="mail").exists())
+    (run,) = HandlerRun.objects.filter(handler="mail")
+    assert (run.event, run.detail) == ("worker::mail::welcome", repr(((2,), {"to": "ada@example.com"})))
+    (result,) = task_results()
+    assert result.task.queue_name == "mail"
+
+
+def test_model_events_reach_queued_handlers_with_the_instance_loaded_again(worker: Worker) -> None:
+    Customer.objects.create(name="Ada")
+    worker.wait_for("customer handler run", lambda: HandlerRun.objects.filter(handler="customer").exists())
+    run = HandlerRun.objects.get(handler="customer")
+    assert (run.event, run.detail) == ("events::db::tests::testapp::models::Customer::created", "Ada")
+
+
+def test_a_failing_handler_is_recorded_failed_with_its_traceback_and_logged(worker: Worker) -> None:
+    queued.Doomed("order-7").dispatch()
+    worker.wait_for("a failed task", lambda: statuses() == ["FAILED"])
+    (result,) = task_results()
+    assert "RuntimeError: doomed fails for order-7" in result.errors[0].traceback
+    assert HandlerRun.objects.filter(handler="doomed").count() == 1  # no retry asked for
+    worker.wait_for(
+        "the log line", lambda: "queued handler tests.testapp.queued.doomed failed" in worker.output()
+    )
+
+
+def test_retries_run_the_handler_again_after_a_backoff(worker: Worker) -> None:
+    queued.Flaky("k").dispatch()
+    worker.wait_for("three attempts", lambda: statuses() == ["FAILED", "FAILED", "SUCCESSFUL"])
+    assert list(HandlerRun.objects.filter(handler="flaky").values_list("attempt", flat=True)) == [1, 2, 3]
+    results = task_results()
+    assert [r.args[3] for r in results] == [1, 2, 3]
+    # Retry n waits BACKOFF * 2 ** (n - 1) seconds after the attempt before it failed.
+    for retry, (failed, again) in enumerate(itertools.pairwise(results), start=1):
+        assert again.task.run_after - failed.enqueued_at >= datetime.timedelta(
+            seconds=BACKOFF * 2 ** (retry - 1)
+        )
+
+
+def test_the_worker_refuses_a_task_naming_a_handler_it_did_not_queue(worker: Worker) -> None:
+    deliver.enqueue("os.system", "worker::mail::x", {"args": ["echo pwned"], "kwargs": {}})
+    worker.wait_for("a failed task", lambda: statuses() == ["FAILED"])
+    assert "refused a task for handler 'os.system'" in task_results()[0].errors[0].traceback
+
+
+def test_a_deleted_row_is_a_clear_error(worker: Worker) -> None:
+    missing = {"args": [{"model": ["testapp.customer", 999999]}], "kwargs": {}}
+    deliver.enqueue(
+        "tests.testapp.queued.customer_created",
+        "events::db::tests::testapp::models::Customer::created",
+        missing,
+    )
+    worker.wait_for("a failed task", lambda: statuses() == ["FAILED"])
+    assert "testapp.Customer with pk=999999 no longer exists" in task_results()[0].errors[0].traceback
+    assert not HandlerRun.objects.exists()

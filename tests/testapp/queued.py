@@ -1,0 +1,75 @@
+"""Queued handlers that tests/test_worker.py runs in a real task worker.
+
+The worker registers them at start-up (``TestAppConfig.ready`` when it is the worker);
+each test registers them in its own process too, as a project's app would in both.
+Every handler writes a HandlerRun row, which the test reads from the shared database.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from django_events import Event, EventDispatcher, dispatcher, observe_model
+from tests.testapp.models import Customer, HandlerRun, Order
+
+
+@dataclasses.dataclass(frozen=True)
+class Line:
+    sku: str
+    quantity: int
+
+
+class Paid(Event, frozen=True):
+    order: Order
+    amount: Decimal
+    at: datetime.datetime
+    day: datetime.date
+    ref: uuid.UUID
+    line: Line
+    tags: tuple[str, ...]
+    extra: dict[str, Any]
+
+
+class Flaky(Event):
+    key: str
+
+
+class Doomed(Event):
+    key: str
+
+
+def record_paid(event: Paid) -> None:
+    HandlerRun.objects.create(handler="paid", event=event.event_name, detail=repr(event))
+
+
+def record_mail(name: str, *args: Any, **kwargs: Any) -> None:
+    HandlerRun.objects.create(handler="mail", event=name, detail=repr((args, kwargs)))
+
+
+def flaky(event: Flaky) -> None:
+    attempt = HandlerRun.objects.filter(handler="flaky").count() + 1
+    HandlerRun.objects.create(handler="flaky", event=event.key, attempt=attempt)
+    if attempt < 3:
+        raise RuntimeError(f"flaky fails on attempt {attempt}")
+
+
+def doomed(event: Doomed) -> None:
+    HandlerRun.objects.create(handler="doomed", event=event.key)
+    raise RuntimeError(f"doomed fails for {event.key}")
+
+
+def customer_created(name: str, instance: Customer) -> None:
+    HandlerRun.objects.create(handler="customer", event=name, detail=instance.name)
+
+
+def register(target: EventDispatcher = dispatcher) -> None:
+    observe_model(Customer, dispatcher=target)
+    target.register(Paid, record_paid, queue=True, priority=10)
+    target.register("worker::mail::.*", record_mail, queue="mail", after_commit=True)
+    target.register(Flaky, flaky, queue=True, retries=2)
+    target.register(Doomed, doomed, queue=True)
+    target.register(r"events::db::tests::testapp::models::Customer::created", customer_created, queue=True)
