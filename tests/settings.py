@@ -17,13 +17,8 @@ ALLOWED_HOSTS = ["testserver", "localhost"]
 
 #: The database backend of Django's task framework: django-tasks-db, or (django-tasks
 #: before 0.12, for Django 4.2) the backend inside django-tasks.
-if find_spec("django_tasks_db"):
-    TASKS_APP, TASKS_BACKEND = "django_tasks_db", "django_tasks_db.DatabaseBackend"
-else:
-    TASKS_APP, TASKS_BACKEND = (
-        "django_tasks.backends.database",
-        "django_tasks.backends.database.DatabaseBackend",
-    )
+TASKS_APP = "django_tasks_db" if find_spec("django_tasks_db") else "django_tasks.backends.database"
+TASKS_BACKEND = f"{TASKS_APP}.DatabaseBackend"
 
 INSTALLED_APPS = [
     "django.contrib.contenttypes",

@@ -24,6 +24,7 @@ from django_events import (
     EventListener,
     InvalidPattern,
     Observer,
+    PayloadError,
     SignalToEvent,
     changes,
     conf,
@@ -69,6 +70,24 @@ def _assert_with(d: EventDispatcher, **options: Any) -> None:
 
 def _first_use(d: EventDispatcher) -> object:
     return conf.current()
+
+
+class Attached(Event):
+    attachment: object
+
+
+def queued_receipt(event: Attached) -> None:
+    """A queued handler (module level: a worker finds it by dotted path)."""
+
+
+def queued_audit(name: str, *args: object) -> None:
+    """A queued pattern handler."""
+
+
+def _dispatch_queued(d: EventDispatcher, event: Attached | str, *args: object) -> None:
+    d.register(Attached, queued_receipt, queue=True)
+    d.register("shop.*", queued_audit, queue=True)
+    d.dispatch(event, *args)
 
 
 @dataclass(frozen=True)
@@ -152,6 +171,74 @@ CASES = [
         lambda d: on("shop.*", _any(OrderPaid)),
         TypeError,
         f"on() takes either Event classes or regex strings, not both: ('shop.*', {OrderPaid!r})",
+    ),
+    # -- queued handlers (Django's task framework)
+    Case(
+        'on("shop.*", priority=5)',
+        lambda d: on("shop.*", priority=5),
+        TypeError,
+        "priority=5 only applies with queue=True or queue='name'",
+    ),
+    Case(
+        'on("shop.*", retries=3)',
+        lambda d: on("shop.*", retries=3),
+        TypeError,
+        "retries=3 only applies with queue=True or queue='name'",
+    ),
+    Case(
+        'on("shop.*", queue=42)',
+        lambda d: on("shop.*", queue=_any(42)),
+        TypeError,
+        "queue must be True, False or a queue name (str), got 42 (int)",
+    ),
+    Case(
+        'on("shop.*", queue=True, priority=500)',
+        lambda d: on("shop.*", queue=True, priority=500),
+        TypeError,
+        "priority must be None or a whole number from -100 to 100, got 500 (int)",
+    ),
+    Case(
+        'on("shop.*", queue=True, retries=-1)',
+        lambda d: on("shop.*", queue=True, retries=-1),
+        TypeError,
+        "retries must be a whole number from 0 to 20, got -1 (int)",
+    ),
+    Case(
+        'on("shop.*", queue=True)(lambda name: None)',
+        lambda d: on("shop.*", queue=True, dispatcher=d)(lambda name: None),
+        TypeError,
+        "<lambda> cannot be queued: a worker finds queued handlers by dotted path, and a lambda",
+    ),
+    Case(
+        "dispatcher.dispatch(Attached(object()))",
+        lambda d: _dispatch_queued(d, Attached(object())),
+        PayloadError,
+        "cannot queue Attached.attachment: <object object at ",
+    ),
+    Case(
+        'dispatcher.dispatch("shop.paid", Order())',
+        lambda d: _dispatch_queued(d, "shop.paid", Order()),
+        PayloadError,
+        "cannot queue event 'shop.paid' args[0]: an unsaved Order (its pk is None)",
+    ),
+    Case(
+        "@observes(Unobserved, queue=True) class Mailer: def deleted(...)",
+        lambda d: observes(Unobserved, queue=True, dispatcher=d)(
+            type("Mailer", (), {"created": print, "deleted": print})
+        ),
+        TypeError,
+        "Mailer cannot be queued: it defines deleted, and a worker loads the instance again by primary key",
+    ),
+    Case(
+        "class Queued(EventListener, queue=42)",
+        lambda d: types.new_class(
+            "Queued",
+            (EventListener,),
+            {"queue": 42},
+            lambda ns: ns.update(listensFor=["shop.*"], handle=print),
+        ),
+        TypeError,
+        "queue must be True, False or a queue name (str), got 42 (int)",
     ),
     # -- Event subclasses
     Case(

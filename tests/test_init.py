@@ -7,6 +7,7 @@ DOCUMENTED = {
     "Event",
     "EventDispatcher",
     "InvalidPattern",
+    "PayloadError",
     "dispatcher",
     "off",
     "on",

@@ -5,6 +5,7 @@ import re
 import threading
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 
 from django_events import Event, EventDispatcher, InvalidPattern
 from django_events._routing import HandlerTable, Registration, check_target, describe, handler_label
@@ -147,3 +148,15 @@ def test_typed_names_follow_registrations() -> None:
     assert table.typed_names == {Ping.event_name}
     table.remove(lambda r: False)
     assert table.typed_names == frozenset()
+
+
+def test_queued_handlers_need_the_task_framework(monkeypatch: pytest.MonkeyPatch) -> None:
+    # As on Django < 6.0 without the django-tasks backport: neither module can be found.
+    monkeypatch.setattr("django_events._routing.find_spec", lambda name: None)
+    with pytest.raises(
+        ImproperlyConfigured,
+        match=r"handler tests.test_routing.noop cannot be queued: .*"
+        r"built into Django 6.0\+; before that, pip install 'django-events\[tasks\]'",
+    ):
+        Registration.create("shop.*", noop, queue=True)
+    Registration.create("shop.*", noop)  # in-process handlers do not need it

@@ -21,6 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import coverage
 import pytest
 from django.apps import apps
 from django.conf import settings
@@ -48,11 +49,17 @@ class Worker:
     def wait_for(self, what: str, ready: Callable[[], bool]) -> None:
         deadline = time.monotonic() + TIMEOUT
         while not ready():
-            if self.process.poll() is not None:
+            if self.process.poll() is not None:  # pragma: no cover - only when a test fails
                 pytest.fail(f"the worker exited ({self.process.returncode}) before {what}:\n{self.output()}")
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline:  # pragma: no cover - only when a test fails
                 pytest.fail(f"no {what} after {TIMEOUT:.0f} s; worker output:\n{self.output()}")
             time.sleep(0.05)
+
+
+def measured() -> list[str]:
+    """``-m coverage run`` when this test run is measured: the worker's code counts too."""
+    run = ["-m", "coverage", "run", "--rcfile", str(ROOT / "pyproject.toml")]
+    return run if coverage.Coverage.current() is not None else []
 
 
 @pytest.fixture
@@ -64,10 +71,10 @@ def worker(tmp_path: Path) -> Iterator[Worker]:
         "DJANGO_EVENTS_WORKER_DB": str(connection.settings_dict["NAME"]),  # the test database
         "PYTHONPATH": str(ROOT),
     }
-    command = [sys.executable, "-m", "django", "db_worker", "--queue-name", "*", "--interval", "0.05"]
+    command = [sys.executable, *measured(), "-m", "django", "db_worker", "--queue-name", "*"]
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [*command, "--no-startup-delay"], cwd=ROOT, env=env, stdout=out, stderr=out
+            [*command, "--interval", "0.05", "--no-startup-delay"], cwd=ROOT, env=env, stdout=out, stderr=out
         )
     try:
         yield Worker(process, log)

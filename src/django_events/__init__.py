@@ -13,7 +13,7 @@ from ._events import Event, path_from_class
 from ._legacy import Dispatcher, EventListener, GetPathFromClass, RegisterSignalsFor, SignalToEvent
 from ._models import ModelObserver, Observer, changes, model_event_name, observe_model, observes
 from ._signals import signal_to_event
-from .exceptions import InvalidPattern
+from .exceptions import InvalidPattern, PayloadError
 
 __all__ = [
     # modern
@@ -21,6 +21,7 @@ __all__ = [
     "EventDispatcher",
     "InvalidPattern",
     "ModelObserver",
+    "PayloadError",
     "changes",
     "dispatcher",
     "model_event_name",

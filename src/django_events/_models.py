@@ -38,6 +38,8 @@ __all__ = [
 
 Action = Literal["creating", "created", "updating", "updated", "deleting", "deleted"]
 ACTIONS: Final[tuple[Action, ...]] = get_args(Action)
+#: What a queued observer may define: the worker loads the instance by pk, so the row must exist.
+QUEUEABLE_ACTIONS: Final = ("created", "updated")
 
 _M = TypeVar("_M", bound=Model)
 _C = TypeVar("_C", bound=type)
@@ -315,11 +317,18 @@ def _register_observer(
     concrete = _concrete(model, what)
     target = get_dispatcher(dispatcher)
     after_commit, using = check_commit_options(after_commit, using)
-    check_queue_options(queue, priority, retries)
     actions = _defined_actions(cls, base)
     if not actions:
         raise TypeError(
             f"{cls.__qualname__} observes {model.__qualname__} but defines none of {', '.join(ACTIONS)}"
+        )
+    unqueueable = [action for action in actions if action not in QUEUEABLE_ACTIONS]
+    if check_queue_options(queue, priority, retries) is not None and unqueueable:
+        raise TypeError(
+            f"{cls.__qualname__} cannot be queued: it defines {', '.join(unqueueable)}, and a worker "
+            "loads the instance again by primary key when it runs, so only created and updated can "
+            "be queued (before a save or after a delete there is no row to load); observe the "
+            "others in a second observer without queue="
         )
     observer = cls()
     observe_model(concrete, dispatcher=target)

@@ -20,20 +20,15 @@ from typing import Any
 
 from django.db.models import Model
 
-__all__ = ["PayloadError", "decode", "encode"]
+from ._events import Event
+from .exceptions import MissingInstance, PayloadError
+
+__all__ = ["decode", "encode"]
 
 SUPPORTED = (
     "None, bool, int, float, str, list, tuple, dict with str keys, Decimal, datetime, date, "
     "time, UUID, dataclasses (Event instances among them) and saved model instances"
 )
-
-
-class PayloadError(TypeError):
-    """A dispatched value that cannot cross a process boundary as JSON."""
-
-
-class MissingInstance(LookupError):
-    """A model instance named by a payload is not in the database any more."""
 
 
 def encode(args: tuple[Any, ...], kwargs: dict[str, Any], *, where: str) -> dict[str, Any]:
@@ -82,14 +77,14 @@ def _encode(value: Any, path: str) -> Any:
         if value.pk is None:
             raise PayloadError(f"cannot queue {path}: an unsaved {kind.__qualname__} (its pk is None)")
         return {"model": [value._meta.label_lower, _encode(value.pk, f"{path}.pk")]}
+    if isinstance(value, Event) and kind._legacy_init:
+        raise PayloadError(
+            f"cannot queue {path}: {kind.__qualname__} writes its own __init__, so it cannot be "
+            "rebuilt from its fields; declare its fields instead (class E(Event): field: type)"
+        )
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         if "<locals>" in kind.__qualname__:
             raise PayloadError(f"cannot queue {path}: {kind.__qualname__} is defined inside a function")
-        if getattr(kind, "_legacy_init", False):
-            raise PayloadError(
-                f"cannot queue {path}: {kind.__qualname__} writes its own __init__, so it cannot be "
-                "rebuilt from its fields"
-            )
         fields = {
             f.name: _encode(getattr(value, f.name), f"{path}.{f.name}")
             for f in dataclasses.fields(value)

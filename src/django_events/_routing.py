@@ -75,6 +75,9 @@ def check_commit_options(after_commit: object, using: object) -> tuple[bool, str
 DEFAULT_QUEUE: Final = "default"
 #: The most retries a queued handler may ask for.
 MAX_RETRIES: Final = 20
+#: Task priorities, as Django's task framework bounds them.
+MIN_PRIORITY: Final = -100
+MAX_PRIORITY: Final = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +101,15 @@ def check_queue_options(queue: object, priority: object, retries: object) -> Que
         queue = DEFAULT_QUEUE
     if not isinstance(queue, str) or not queue:
         raise TypeError(f"queue must be True, False or a queue name (str), got {describe(queue)}")
-    if priority is not None and (not isinstance(priority, int) or isinstance(priority, bool)):
-        raise TypeError(f"priority must be an int or None, got {describe(priority)}")
+    if priority is not None and not (
+        isinstance(priority, int)
+        and not isinstance(priority, bool)
+        and MIN_PRIORITY <= priority <= MAX_PRIORITY
+    ):
+        raise TypeError(
+            f"priority must be None or a whole number from {MIN_PRIORITY} to {MAX_PRIORITY}, "
+            f"got {describe(priority)}"
+        )
     if not isinstance(retries, int) or isinstance(retries, bool) or not 0 <= retries <= MAX_RETRIES:
         raise TypeError(f"retries must be a whole number from 0 to {MAX_RETRIES}, got {describe(retries)}")
     return QueueOptions(queue, priority, retries)

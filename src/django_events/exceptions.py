@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["InvalidPattern"]
+__all__ = ["InvalidPattern", "MissingInstance", "PayloadError", "RefusedTask"]
 
 
 class InvalidPattern(ValueError):
@@ -12,3 +12,15 @@ class InvalidPattern(ValueError):
         super().__init__(f"invalid event pattern {pattern!r}: {reason}")
         self.pattern = pattern
         self.reason = reason
+
+
+class PayloadError(TypeError):
+    """A value dispatched to a queued handler has no JSON form (raised at dispatch)."""
+
+
+class MissingInstance(LookupError):
+    """A queued event names a model instance whose row is gone (raised in the worker)."""
+
+
+class RefusedTask(LookupError):
+    """A task names a handler that this worker process did not register as queued."""

@@ -22,6 +22,7 @@ from django.utils import timezone
 from ._dispatcher import live_dispatchers
 from ._payload import decode
 from ._routing import QueueOptions, Registration
+from .exceptions import RefusedTask
 
 if TYPE_CHECKING:
     from django.tasks import task
@@ -31,17 +32,13 @@ else:
     except ImportError:  # Django < 6.0: the backport
         from django_tasks import task
 
-__all__ = ["RefusedTask", "deliver", "enqueue"]
+__all__ = ["deliver", "enqueue"]
 
 logger = logging.getLogger("django_events")
 
 #: The delay before retry n is ``BACKOFF * 2 ** (n - 1)`` seconds, at most ``MAX_BACKOFF``.
 BACKOFF: Final = 1.0
 MAX_BACKOFF: Final = 300.0
-
-
-class RefusedTask(LookupError):
-    """A task names a handler that this worker process did not register as queued."""
 
 
 def enqueue(registration: Registration, name: str, payload: dict[str, Any], attempt: int = 1) -> None:

@@ -109,6 +109,33 @@ audit("name")  # type: ignore[call-arg]
 def takes_int_name(name: int) -> None: ...
 
 
+# -- queued handlers (queue=): the event type is checked as for in-process handlers -----------
+
+
+@on(OrderPaid, queue=True, priority=10, retries=3)
+def queued_receipt(event: OrderPaid) -> None: ...
+
+
+assert_type(queued_receipt, Callable[[OrderPaid], None])
+
+
+@on(OrderPaid, queue="mail", after_commit=True)  # type: ignore[arg-type]
+def queued_wrong_event(event: Unrelated) -> None: ...
+
+
+@on("shop::.*", queue="mail")
+def queued_audit(name: str, *args: object) -> None: ...
+
+
+@on("shop::.*", queue=True)  # type: ignore[arg-type]
+def queued_int_name(name: int) -> None: ...
+
+
+on(OrderPaid, queue=1.5)  # type: ignore[call-overload]
+on(OrderPaid, queue=True, priority="high")  # type: ignore[call-overload]
+on(OrderPaid, queue=True, retries=None)  # type: ignore[call-overload]
+
+
 # -- the dispatcher ------------------------------------------------------------------------------
 
 
@@ -126,6 +153,8 @@ Dispatcher.Dispatch("event::name", 1, key="value")
 Dispatcher.Dispatch(paid)
 Dispatcher.Dispatch(paid, 1)  # type: ignore[call-overload]
 Dispatcher.Dispatch(42)  # type: ignore[call-overload]
+dispatcher.register(OrderPaid, queued_receipt, queue=True, retries=2)
+dispatcher.register(OrderPaid, takes_unrelated, queue=True)  # type: ignore[arg-type]
 OrderPaid.AddListener(send_receipt)
 OrderPaid.AddListener(takes_unrelated)  # type: ignore[arg-type]
 

@@ -38,6 +38,14 @@ class PlainObserver:  # a plain class works too (unchecked methods)
     def deleted(self, instance: Order) -> None: ...
 
 
+@observes(Order, queue="search", priority=-5, retries=2)
+class QueuedObserver(ModelObserver[Order]):
+    def created(self, instance: Order) -> None: ...
+
+    def updated(self, instance: Customer) -> None: ...  # type: ignore[override]
+
+
+observes(Order, queue=3)  # type: ignore[arg-type]
 observes(Order, after_commit="yes")  # type: ignore[arg-type]
 observes("shop.Order")  # type: ignore[arg-type]
 observe_model(Order)
