@@ -6,7 +6,12 @@ from django.test import override_settings
 
 from django_events import EventDispatcher, observes
 from django_events._models import _observers
-from django_events.checks import check_after_commit_aliases, check_observers, check_settings
+from django_events.checks import (
+    check_after_commit_aliases,
+    check_observers,
+    check_queued_handlers,
+    check_settings,
+)
 
 
 def test_valid_settings_pass() -> None:
@@ -77,3 +82,21 @@ def test_after_commit_on_an_unknown_database() -> None:
         message.msg
         == "handler builtins.print waits for commits on database 'replica', which is not in DATABASES."
     )
+
+
+def queued_handler(event_name: str) -> None:
+    """A queued handler for the E008 test (module level: it has a dotted path)."""
+
+
+def test_a_queue_the_task_backend_does_not_list() -> None:
+    d = EventDispatcher(mode="sync")
+    d.register("shop.*", queued_handler, queue="mail", priority=5)  # in TASKS["default"]["QUEUES"]
+    assert check_queued_handlers() == []
+    d.register("audit.*", queued_handler, queue="nowhere")
+    [message] = check_queued_handlers()
+    assert message.id == "django_events.E008"
+    assert message.msg == (
+        "queued handler tests.test_checks.queued_handler (queue='nowhere', priority=None) would be "
+        "refused by the task backend: InvalidTaskError: Queue 'nowhere' is not valid for backend."
+    )
+    assert "django_events.E008" in [m.id for m in checks.run_checks()]

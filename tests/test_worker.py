@@ -30,7 +30,7 @@ from django.db import connection, transaction
 from django_events import dispatcher
 from django_events.tasks import BACKOFF, deliver
 from tests.testapp import queued
-from tests.testapp.models import Customer, HandlerRun, Order
+from tests.testapp.models import Customer, HandlerRun, Order, Shipment
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 60.0
@@ -144,6 +144,44 @@ def test_model_events_reach_queued_handlers_with_the_instance_loaded_again(worke
     worker.wait_for("customer handler run", lambda: HandlerRun.objects.filter(handler="customer").exists())
     run = HandlerRun.objects.get(handler="customer")
     assert (run.event, run.detail) == ("events::db::tests::testapp::models::Customer::created", "Ada")
+
+
+def test_queued_observers_and_listeners_run_in_the_worker(worker: Worker) -> None:
+    shipment = Shipment.objects.create(code="S-1")
+    dispatcher.dispatch("worker::webhook::shipped", shipment.code, carrier="DHL")
+    worker.wait_for("two handler runs", lambda: HandlerRun.objects.count() == 2)
+    shipment.code = "S-2"
+    shipment.save()
+    worker.wait_for("three handler runs", lambda: HandlerRun.objects.count() == 3)
+    runs = {run.handler: run for run in HandlerRun.objects.all()}
+    assert runs.keys() == {"shipment.created", "shipment.updated", "webhook"}
+    # The worker loads the instance when it runs: each saw the row as it was then.
+    assert (runs["shipment.created"].event, runs["shipment.updated"].event) == ("S-1", "S-2")
+    assert (runs["webhook"].event, runs["webhook"].detail) == (
+        "worker::webhook::shipped",
+        repr((("S-1",), {"carrier": "DHL"})),
+    )
+    assert {run.pid for run in runs.values()} == {worker.process.pid}
+    assert sorted((r.task.queue_name, r.task.priority) for r in task_results()) == [
+        ("default", -5),
+        ("default", -5),
+        ("mail", 0),
+    ]
+
+
+def test_without_after_commit_the_task_is_part_of_the_transaction() -> None:
+    # The database backend writes the task row in the dispatching transaction: a rollback
+    # takes it back with the rest, a commit publishes both together.
+    with transaction.atomic():
+        queued.Doomed("rolled-back").dispatch()
+        assert len(task_results()) == 1
+        transaction.set_rollback(True)
+    assert task_results() == []
+    with transaction.atomic():
+        queued.Doomed("committed").dispatch()
+    assert [r.args[2] for r in task_results()] == [
+        {"args": [{"dataclass": ["tests.testapp.queued:Doomed", {"key": "committed"}]}], "kwargs": {}}
+    ]
 
 
 def test_a_failing_handler_is_recorded_failed_with_its_traceback_and_logged(worker: Worker) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from django_events import Dispatcher, EventListener, on
@@ -36,3 +37,9 @@ class ShippingListener(EventListener):
 @on("shop::stock::low")
 def flaky(name: str, *args: Any) -> None:
     raise RuntimeError("the stock service is down")
+
+
+@on(OrderPaid, queue="mail", after_commit=True)
+def email_invoice(event: OrderPaid) -> None:
+    """Runs in a task worker (manage.py db_worker), once the dispatching transaction commits."""
+    print(f"  [worker pid {os.getpid()}] email_invoice got {event!r}", flush=True)

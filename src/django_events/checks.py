@@ -13,7 +13,7 @@ from . import conf
 from ._dispatcher import live_dispatchers
 from ._models import observer_app_problems
 
-__all__ = ["check_after_commit_aliases", "check_observers", "check_settings"]
+__all__ = ["check_after_commit_aliases", "check_observers", "check_queued_handlers", "check_settings"]
 
 
 @register()
@@ -54,3 +54,30 @@ def check_after_commit_aliases(
         for registration in live.registrations
         if registration.using is not None and registration.using not in settings.DATABASES
     ]
+
+
+@register()
+def check_queued_handlers(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """``django_events.E008``: the task backend would refuse a queued handler's queue or priority."""
+    queued = dict.fromkeys(
+        (registration.label, registration.queue)
+        for live in live_dispatchers()
+        for registration in live.registrations
+        if registration.queue is not None
+    )
+    messages: list[CheckMessage] = []
+    for label, options in queued:
+        from .tasks import placement_problem  # only with queued handlers: the framework is optional
+
+        problem = placement_problem(options)
+        if problem is not None:
+            messages.append(
+                Error(
+                    f"queued handler {label} (queue={options.queue_name!r}, priority={options.priority!r}) "
+                    f"would be refused by the task backend: {problem}",
+                    hint="List the queue in TASKS[...]['QUEUES'], or use a backend that supports "
+                    "priorities, or change the handler's queue= / priority=.",
+                    id="django_events.E008",
+                )
+            )
+    return messages

@@ -32,7 +32,7 @@ else:
     except ImportError:  # Django < 6.0: the backport
         from django_tasks import task
 
-__all__ = ["deliver", "enqueue"]
+__all__ = ["deliver", "enqueue", "placement_problem"]
 
 logger = logging.getLogger("django_events")
 
@@ -56,6 +56,15 @@ def _placement(options: QueueOptions, attempt: int) -> dict[str, Any]:
         delay = min(BACKOFF * 2 ** (attempt - 2), MAX_BACKOFF)
         placement["run_after"] = timezone.now() + datetime.timedelta(seconds=delay)
     return placement
+
+
+def placement_problem(options: QueueOptions) -> str | None:
+    """Why the task backend would refuse this queue name or priority, or None (system check)."""
+    try:
+        deliver.using(**_placement(options, 1))
+    except Exception as exc:  # InvalidTaskError, or a backend that is not configured
+        return f"{type(exc).__name__}: {exc}"
+    return None
 
 
 def _registered(handler: str, name: str) -> Registration:

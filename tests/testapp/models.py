@@ -70,3 +70,9 @@ class HandlerRun(models.Model):
     detail = models.TextField(blank=True)
     attempt = models.IntegerField(default=1)
     pid = models.IntegerField(default=os.getpid)
+
+
+class Shipment(models.Model):
+    """Observed by a queued observer (tests/testapp/queued.py) only."""
+
+    code = models.CharField(max_length=20)

@@ -13,8 +13,16 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from django_events import Event, EventDispatcher, dispatcher, observe_model
-from tests.testapp.models import Customer, HandlerRun, Order
+from django_events import (
+    Event,
+    EventDispatcher,
+    EventListener,
+    ModelObserver,
+    dispatcher,
+    observe_model,
+    observes,
+)
+from tests.testapp.models import Customer, HandlerRun, Order, Shipment
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +72,26 @@ def doomed(event: Doomed) -> None:
 
 def customer_created(name: str, instance: Customer) -> None:
     HandlerRun.objects.create(handler="customer", event=name, detail=instance.name)
+
+
+@observes(Shipment, queue=True, priority=-5)
+class ShipmentIndexer(ModelObserver[Shipment]):
+    """Registered at import, in the tests and in the worker; only worker tests save Shipments."""
+
+    def created(self, instance: Shipment) -> None:
+        HandlerRun.objects.create(handler="shipment.created", event=instance.code)
+
+    def updated(self, instance: Shipment) -> None:
+        HandlerRun.objects.create(handler="shipment.updated", event=instance.code)
+
+
+class Webhooks(EventListener, queue="mail", retries=1):
+    """A legacy listener whose handle() runs in the worker; only worker tests dispatch these names."""
+
+    listensFor = (r"worker::webhook::.*",)
+
+    def handle(self, event: Any, *args: Any, **kwargs: Any) -> None:
+        HandlerRun.objects.create(handler="webhook", event=event, detail=repr((args, kwargs)))
 
 
 def register(target: EventDispatcher = dispatcher) -> None:
