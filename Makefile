@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck pytest test-oldest bench bench-smoke precommit clean
+.PHONY: install demo test lint typecheck pytest test-oldest test-newest bench bench-smoke precommit clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,7 +17,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	cd example && ../$(BIN)/python manage.py migrate --verbosity 0 && ../$(BIN)/python manage.py demo
 
-test: lint typecheck pytest bench-smoke test-oldest
+test: lint typecheck pytest bench-smoke test-oldest test-newest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -33,9 +33,14 @@ pytest: $(STAMP)
 	$(BIN)/coverage combine --quiet
 	$(BIN)/coverage report --fail-under=100
 
-# The pytest suite again on the oldest supported pair: Python 3.10 with Django 4.2.
+# The pytest suite again on the oldest supported pair, Python 3.10 with Django 4.2 (and the
+# database task backend inside django-tasks < 0.12), and on the newest, Python 3.13 with
+# Django 6 (django.tasks built in, no backport).
 test-oldest:
-	bash .ci/test-oldest
+	bash .ci/test-pair oldest 3.10 "Django>=4.2,<5.0" "django-tasks>=0.11,<0.12"
+
+test-newest:
+	bash .ci/test-pair newest 3.13 "Django>=6,<7" "django-tasks-db>=0.13"
 
 # Benchmarks print one table, and ratios against peers measured in the same run, with
 # PASS/FAIL against the targets (exit 1 on a miss). About a minute on 2 cores.
@@ -50,4 +55,4 @@ precommit: $(STAMP)
 	$(BIN)/pre-commit run --all-files --show-diff-on-failure
 
 clean:
-	rm -rf $(VENV) .venv-oldest .coverage .coverage.* .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-oldest .venv-newest .coverage .coverage.* .mypy_cache .ruff_cache

@@ -13,18 +13,33 @@ import statistics
 import timeit
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib.util import find_spec
 
 import django
 from django.conf import settings
 
 
-def setup_django() -> None:
-    """One in-memory SQLite database; handlers run inline (sync mode) unless a case says so."""
+def has_task_backend() -> bool:
+    """Whether the database backend of Django's task framework is installed (scenario 8)."""
+    return find_spec("django_tasks_db") is not None
+
+
+def setup_django(tasks_database: str) -> None:
+    """One in-memory SQLite database, and the task rows in a SQLite file at ``tasks_database``;
+    handlers run inline (sync mode) unless a case says so."""
     if settings.configured:
         return
+    tasks_apps = ["django_tasks_db"] if has_task_backend() else []
+    if tasks_apps and not find_spec("django.tasks"):
+        tasks_apps.insert(0, "django_tasks")  # the backport, before Django 6.0
     settings.configure(
-        INSTALLED_APPS=["django_events"],
-        DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
+        INSTALLED_APPS=["django_events", *tasks_apps],
+        DATABASES={
+            "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
+            "tasks": {"ENGINE": "django.db.backends.sqlite3", "NAME": tasks_database},
+        },
+        DATABASE_ROUTERS=["benchmarks.queued.TasksRouter"],
+        TASKS={"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}} if tasks_apps else {},
         DJANGO_EVENTS={"MODE": "sync", "AUTODISCOVER": False},
         DEFAULT_AUTO_FIELD="django.db.models.AutoField",
         USE_TZ=True,
