@@ -13,6 +13,13 @@ class Paid(Event):
     amount: int
 
 
+def queued_mail(name: str) -> None:
+    """Queued handlers live at module level: a worker finds them by dotted path."""
+
+
+def queued_index(name: str) -> None: ...
+
+
 @pytest.fixture
 def registry() -> None:
     """A known registry on top of what the project registered at start-up."""
@@ -25,6 +32,9 @@ def registry() -> None:
 
     @on("shop::other", after_commit=True, using="other")
     def other_db(name: str) -> None: ...
+
+    on("shop::order::.*", queue="mail", priority=5, retries=2, after_commit=True)(queued_mail)
+    on("shop::order::.*", queue=True)(queued_index)
 
     class Listener(EventListener):
         listensFor = ["shop::order::.*"]
@@ -41,11 +51,15 @@ def run(*args: str) -> str:
 @pytest.mark.usefixtures("registry")
 def test_match_lists_the_handlers_in_order() -> None:
     assert run("--match", "shop::order::paid") == (
-        "shop::order::paid: 2 handler(s), run in this order\n"
+        "shop::order::paid: 4 handler(s), run in this order\n"
         "  1. tests.test_commands.registry.<locals>.Listener.handle  [immediate]"
         " via pattern 'shop::order::.*'\n"
         "  2. tests.test_commands.registry.<locals>.audit  [after commit]"
         " via pattern 'shop::.*'\n"
+        "  3. tests.test_commands.queued_mail  [queued on 'mail', priority 5, 2 retries, after commit]"
+        " via pattern 'shop::order::.*'\n"
+        "  4. tests.test_commands.queued_index  [queued on 'default']"
+        " via pattern 'shop::order::.*'\n"
     )
 
 
@@ -84,6 +98,8 @@ def test_json() -> None:
         "handler": "tests.test_commands.registry.<locals>.audit",
         "delivery": "after_commit",
         "using": None,
+        "queue": None,
     }
+    assert document["handlers"][2]["queue"] == {"queue_name": "mail", "priority": 5, "retries": 2}
     everything = json.loads(run("--json"))
-    assert {"target": Paid.event_name, "kind": "event"}.items() <= everything["handlers"][-4].items()
+    assert {"target": Paid.event_name, "kind": "event"}.items() <= everything["handlers"][-6].items()

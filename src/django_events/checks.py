@@ -57,7 +57,9 @@ def check_after_commit_aliases(
 
 
 @register()
-def check_queued_handlers(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
+def check_queued_handlers(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
     """``django_events.E008``: the task backend would refuse a queued handler's queue or priority."""
     queued = dict.fromkeys(
         (registration.label, registration.queue)

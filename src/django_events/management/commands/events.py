@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -13,6 +14,7 @@ from django_events._routing import Registration
 
 def _describe(registration: Registration) -> dict[str, Any]:
     target = registration.target
+    options = registration.queue
     return {
         "target": target if isinstance(target, str) else target.event_name,
         "kind": "pattern" if isinstance(target, str) else "event",
@@ -20,13 +22,26 @@ def _describe(registration: Registration) -> dict[str, Any]:
         "handler": registration.label,
         "delivery": "after_commit" if registration.after_commit else "immediate",
         "using": registration.using,
+        "queue": None if options is None else dataclasses.asdict(options),
     }
 
 
 def _delivery(entry: dict[str, Any]) -> str:
     if entry["delivery"] == "immediate":
-        return "immediate"
-    return f"after commit on {entry['using']!r}" if entry["using"] else "after commit"
+        when = "immediate"
+    else:
+        when = f"after commit on {entry['using']!r}" if entry["using"] else "after commit"
+    queue = entry["queue"]
+    if queue is None:
+        return when
+    parts = [f"queued on {queue['queue_name']!r}"]
+    if queue["priority"] is not None:
+        parts.append(f"priority {queue['priority']}")
+    if queue["retries"]:
+        parts.append(f"{queue['retries']} retries")
+    if when != "immediate":
+        parts.append(when)
+    return ", ".join(parts)
 
 
 class Command(BaseCommand):
@@ -40,9 +55,9 @@ class Command(BaseCommand):
         name: str | None = options["match"]
         if name is None:
             registrations = dispatcher.registrations
-        else:  # the order they run in: the immediate ones, then (at commit) the others
+        else:  # the order they run in: immediate, after commit, then the tasks for a worker
             route = dispatcher._table.route(name)
-            registrations = route.immediate + route.deferred
+            registrations = route.immediate + route.deferred + route.queued
         entries = [_describe(r) for r in registrations]
         if options["json"]:
             document: dict[str, Any] = {"mode": dispatcher.mode, "handlers": entries}
