@@ -113,12 +113,53 @@ def test_cache_is_bounded() -> None:
         assert table.cached_names() <= 10
 
 
+class Pong(Event):
+    pass
+
+
+def test_event_classes_are_cached_by_class_and_invalidated_with_names(
+    sync: EventDispatcher, recorder: Recorder
+) -> None:
+    sync.register(Ping, recorder)
+    sync.dispatch(Ping())
+    table = sync._table
+    assert table.class_route(Ping) is table.class_route(Ping)  # cached
+    other = Recorder()
+    sync.register(Ping, other)  # invalidates: the next instance reaches both handlers
+    sync.dispatch(Ping())
+    assert (len(recorder.calls), len(other.calls)) == (2, 1)
+    sync.off(recorder)
+    sync.dispatch(Ping())
+    assert (len(recorder.calls), len(other.calls)) == (2, 2)
+
+
+def test_a_class_route_has_a_plan_only_for_instances_of_its_own_class() -> None:
+    table = HandlerTable()
+    table.add(Registration.create(Ping, noop), Registration.create("tests::.*", other))
+    name, _route, plan = table.class_route(Ping)
+    assert (name, [step[0] for step in plan or ()]) == (Ping.event_name, [noop, other])
+
+    class Impostor(Event):
+        event_name = Ping.event_name  # same name, another class: its handlers are checked
+
+    assert table.class_route(Impostor)[2] is None
+
+
+def test_the_class_cache_is_bounded() -> None:
+    table = HandlerTable(cache_size=1)
+    table.add(Registration.create(".*", noop))
+    table.class_route(Ping)
+    table.class_route(Pong)
+    assert list(table.class_cache) == [Pong]
+
+
 def test_cache_size_must_be_positive() -> None:
     with pytest.raises(ValueError, match="cache_size must be at least 1, got 0"):
         HandlerTable(cache_size=0)
 
 
-def test_resolution_racing_a_registration_is_not_cached() -> None:
+@pytest.mark.parametrize("by_class", [False, True], ids=["by name", "by Event class"])
+def test_resolution_racing_a_registration_is_not_cached(by_class: bool) -> None:
     table = HandlerTable()
     started, release = threading.Event(), threading.Event()
 
@@ -127,18 +168,21 @@ def test_resolution_racing_a_registration_is_not_cached() -> None:
         release.wait(5)
         return True
 
+    def resolve() -> tuple[Registration, ...]:
+        return table.class_route(Ping)[1].registrations if by_class else table.resolve(Ping.event_name)
+
     slow = Registration("slow", noop, False, "slow", slow_match)
     table.add(slow)
     result: list[tuple[Registration, ...]] = []
-    thread = threading.Thread(target=lambda: result.append(table.resolve("n")))
+    thread = threading.Thread(target=lambda: result.append(resolve()))
     thread.start()
     assert started.wait(5)
-    table.add(Registration.create("n", other))  # changes the table mid-resolution
+    table.add(Registration.create(Ping, other))  # changes the table mid-resolution
     release.set()
     thread.join(5)
     assert [r.handler for r in result[0]] == [noop]  # what that resolution saw
-    assert table.cached_names() == 0  # ...but it was not cached as the answer
-    assert [r.handler for r in table.resolve("n")] == [noop, other]
+    assert (table.cached_names(), len(table.class_cache)) == (0, 0)  # ...not cached as the answer
+    assert [r.handler for r in resolve()] == [noop, other]
 
 
 def test_typed_names_follow_registrations() -> None:

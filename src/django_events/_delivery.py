@@ -88,18 +88,19 @@ class QueueSet:
 
     def __init__(self, deliver: Deliver) -> None:
         self._deliver = deliver
-        self._local = _ThreadLocal()
+        self.local = _ThreadLocal()
         self._lock = _allocate_lock()
         self._queues: list[_ThreadQueue] = []
 
     def put(self, item: Pending) -> None:
+        """Queue ``item`` in the calling thread's queue (EventDispatcher.dispatch inlines this)."""
         try:
-            queue: _ThreadQueue = self._local.queue
+            queue: _ThreadQueue = self.local.queue
         except AttributeError:
-            queue = self._adopt()
+            queue = self.adopt()
         queue.items.append(item)
         if queue.worker is None or queue.worker_hub.loop is None:  # none yet, or its hub destroyed
-            self._start_worker(queue)
+            self.start_worker(queue)
 
     def pending(self) -> int:
         with self._lock:
@@ -112,7 +113,7 @@ class QueueSet:
         event is run first.
         """
         error = None
-        queue = getattr(self._local, "queue", None)
+        queue = getattr(self.local, "queue", None)
         if queue is not None:
             error = self._drain(queue, may_raise, wait=True)
         with self._lock:
@@ -145,7 +146,7 @@ class QueueSet:
             queue.idle.wait()
         queue.drainer, queue.drainer_thread = me, _get_ident()
         error: Exception | None = None
-        pop = queue.items.popleft
+        pop, deliver = queue.items.popleft, self._deliver
         try:
             while True:
                 try:
@@ -153,7 +154,7 @@ class QueueSet:
                 except IndexError:  # empty
                     return error
                 try:
-                    self._deliver(item, may_raise)
+                    deliver(item, may_raise)
                 except Exception as exc:
                     if error is None:
                         error = exc
@@ -166,17 +167,17 @@ class QueueSet:
             if idle is not None:
                 idle.set()
 
-    def _adopt(self) -> _ThreadQueue:
+    def adopt(self) -> _ThreadQueue:
         queue = _ThreadQueue()
         owner = _Owner()
-        self._local.queue = queue
-        self._local.owner = owner
+        self.local.queue = queue
+        self.local.owner = owner
         weakref.finalize(owner, _orphan, queue)
         with self._lock:
             self._queues.append(queue)
         return queue
 
-    def _start_worker(self, queue: _ThreadQueue) -> None:
+    def start_worker(self, queue: _ThreadQueue) -> None:
         hub = get_hub_if_exists()
         if hub is None:
             if threading.current_thread() is not threading.main_thread():

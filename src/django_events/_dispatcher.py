@@ -78,6 +78,7 @@ class EventDispatcher:
         self._raise = raise_handler_errors
         self._table = HandlerTable(cache_size)
         self._routes = self._table.cache
+        self._class_routes = self._table.class_cache
         self._path = _UNKNOWN
         self._queues = QueueSet(self._deliver)
         self._sync = SyncRunner(self._deliver)
@@ -237,24 +238,22 @@ class EventDispatcher:
             name = event
             route = self._routes.get(name) or self._table.route(name)
             plan = route.name_plan
+        elif (known := self._class_routes.get(type(event))) is not None and not args and not kwargs:
+            name, route, plan = known  # an instance of an Event class dispatched before
+            args = (event,)
         elif isinstance(event, Event):
             if args or kwargs:
                 raise TypeError(
                     f"dispatch() of an Event instance takes no other arguments, got "
                     f"args={args!r} kwargs={kwargs!r}; put them in {type(event).__qualname__}'s fields"
                 )
-            try:
-                name = event.event_name
-            except AttributeError:
+            if type(event) is Event:
                 raise TypeError(
                     "dispatch() of an instance of the Event base class: subclass Event, "
                     "as in class OrderPaid(Event): ..."
-                ) from None
+                )
             args = (event,)
-            route = self._routes.get(name) or self._table.route(name)
-            plan = route.plan
-            if route.event_type is not None and route.event_type is not type(event):
-                plan = None
+            name, route, plan = self._table.class_route(type(event))
         elif isinstance(event, str):
             self.dispatch(str(event), *args, **kwargs)
             return
@@ -282,8 +281,10 @@ class EventDispatcher:
                         try:
                             if takes_event:
                                 handler(args[0])
-                            else:
+                            elif args or kwargs:
                                 handler(name, *args, **kwargs)
+                            else:  # a bare name: a plain call is cheaper than unpacking nothing
+                                handler(name)
                         except Exception as exc:
                             error = self._failed(name, registration, exc, error, True)
                     frame = frames[me]
@@ -296,7 +297,15 @@ class EventDispatcher:
                 return
             if path == _QUEUE:
                 if plan:
-                    self._queues.put((name, args, kwargs, None, None))
+                    # QueueSet.put, inline: this is gevent mode's hot path.
+                    queues = self._queues
+                    try:
+                        queue = queues.local.queue
+                    except AttributeError:
+                        queue = queues.adopt()
+                    queue.items.append((name, args, kwargs, None, None))
+                    if queue.worker is None or queue.worker_hub.loop is None:
+                        queues.start_worker(queue)
                 return
         elif type(event) is str and name in self._table.typed_names:
             _check_typed_targets(name, route.registrations, args, kwargs)
@@ -475,8 +484,10 @@ class EventDispatcher:
                 try:
                     if takes_event:
                         handler(args[0])
-                    else:
+                    elif args or kwargs:
                         handler(name, *args, **kwargs)
+                    else:
+                        handler(name)
                 except Exception as exc:
                     error = self._failed(name, registration, exc, error, may_raise)
         finally:

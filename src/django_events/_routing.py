@@ -220,6 +220,9 @@ class Route:
         self.name_plan = self.plan if self.event_type is None else None
 
 
+#: What ``HandlerTable.class_route`` returns: name, route, plan for an exact instance.
+ClassRoute = tuple[str, Route, "tuple[Step, ...] | None"]
+
 #: The route of a name nothing listens to.
 NO_ROUTE: Final = Route(())
 
@@ -237,6 +240,8 @@ class HandlerTable:
         self._lock = _allocate_lock()
         self._registrations: tuple[Registration, ...] = ()
         self._cache: dict[str, Route] = {}
+        #: An Event class's name, route, and plan for its instances (None: no plain plan).
+        self._class_cache: dict[type, ClassRoute] = {}
         self._cache_size = cache_size
         self._generation = 0
         #: Names that Event-class registrations listen to: a dispatch of such a name must
@@ -271,6 +276,29 @@ class HandlerTable:
                 self._cache[name] = found
         return found
 
+    @property
+    def class_cache(self) -> dict[type, ClassRoute]:
+        """``class_route`` results by Event class; the same dict for the table's lifetime."""
+        return self._class_cache
+
+    def class_route(self, cls: type[Event]) -> ClassRoute:
+        """An Event class's name, its route, and the route's plan when it fits an instance of
+        exactly ``cls`` (else None); cached, so that dispatching an instance costs one lookup."""
+        found = self._class_cache.get(cls)
+        if found is not None:
+            return found
+        generation = self._generation
+        name = cls.event_name
+        route = self.route(name)
+        fits = route.event_type is None or route.event_type is cls
+        found = (name, route, route.plan if fits else None)
+        with self._lock:
+            if generation == self._generation:
+                if len(self._class_cache) >= self._cache_size:
+                    self._class_cache.clear()
+                self._class_cache[cls] = found
+        return found
+
     def add(self, *registrations: Registration) -> None:
         """Add registrations; one that is already there (same target and handler) is kept once."""
         with self._lock:
@@ -299,6 +327,7 @@ class HandlerTable:
         )
         self._generation += 1
         self._cache.clear()
+        self._class_cache.clear()
 
     def cached_names(self) -> int:
         return len(self._cache)
