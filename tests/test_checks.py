@@ -12,6 +12,7 @@ from django_events.checks import (
     check_after_commit_aliases,
     check_observers,
     check_queued_handlers,
+    check_queued_model_events,
     check_settings,
 )
 
@@ -90,12 +91,17 @@ def queued_handler(event_name: str) -> None:
     """A queued handler for the E008 test (module level: it has a dotted path)."""
 
 
+def about_queued_handler(messages: list[checks.CheckMessage]) -> list[checks.CheckMessage]:
+    """The messages about this module's handler (dispatchers of other tests may still be alive)."""
+    return [m for m in messages if "tests.test_checks.queued_handler" in m.msg]
+
+
 def test_a_queue_the_task_backend_does_not_list() -> None:
     d = EventDispatcher(mode="sync")
     d.register("shop.*", queued_handler, queue="mail", priority=5)  # in TASKS["default"]["QUEUES"]
-    assert check_queued_handlers() == []
+    assert about_queued_handler(check_queued_handlers()) == []
     d.register("audit.*", queued_handler, queue="nowhere")
-    [message] = check_queued_handlers()
+    [message] = about_queued_handler(check_queued_handlers())
     assert message.id == "django_events.E008"
     # The framework's exception: InvalidTaskError in the backport, InvalidTask in Django 6.
     assert re.fullmatch(
@@ -104,3 +110,17 @@ def test_a_queue_the_task_backend_does_not_list() -> None:
         message.msg,
     )
     assert "django_events.E008" in [m.id for m in checks.run_checks()]
+
+
+def test_a_queued_pattern_that_matches_model_events_a_worker_cannot_load() -> None:
+    d = EventDispatcher(mode="sync")
+    d.register(r"events::db::tests::testapp::models::Customer::(created|updated)", queued_handler, queue=True)
+    assert about_queued_handler(check_queued_model_events()) == []
+    d.register(r"events::db::tests::testapp::models::Customer::.*", queued_handler, queue=True)
+    [message] = about_queued_handler(check_queued_model_events())
+    assert message.id == "django_events.E009"
+    assert message.msg.startswith(
+        "queued handler tests.test_checks.queued_handler (pattern "
+        "'events::db::tests::testapp::models::Customer::.*') matches "
+        "'events::db::tests::testapp::models::Customer::creating': a worker loads"
+    )

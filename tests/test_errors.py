@@ -6,6 +6,7 @@ and nothing queued before the bad call is lost: see the ``queued_before`` fixtur
 
 from __future__ import annotations
 
+import functools
 import re
 import types
 from collections.abc import Callable, Iterator
@@ -210,6 +211,13 @@ CASES = [
         "<lambda> cannot be queued: a worker finds queued handlers by dotted path, and a lambda",
     ),
     Case(
+        'on("shop.*", queue=True)(functools.partial(audit, "x"))',
+        lambda d: on("shop.*", queue=True, dispatcher=d)(functools.partial(queued_audit, "x")),
+        TypeError,
+        "(partial) cannot be queued: a worker finds queued handlers by dotted path, which only a plain "
+        "function defined at module level has",
+    ),
+    Case(
         "dispatcher.dispatch(Attached(object()))",
         lambda d: _dispatch_queued(d, Attached(object())),
         PayloadError,
@@ -219,7 +227,8 @@ CASES = [
         'dispatcher.dispatch("shop.paid", Order())',
         lambda d: _dispatch_queued(d, "shop.paid", Order()),
         PayloadError,
-        "cannot queue event 'shop.paid' args[0]: an unsaved Order (its pk is None)",
+        "cannot queue event 'shop.paid' args[0]: an unsaved Order (a worker loads model instances again "
+        "by primary key)",
     ),
     Case(
         "@observes(Unobserved, queue=True) class Mailer: def deleted(...)",

@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import math
 import uuid
+import zoneinfo
 from decimal import Decimal
 from typing import Any
 
@@ -14,7 +16,7 @@ import pytest
 from django_events import Event, PayloadError
 from django_events._payload import decode, encode
 from django_events.exceptions import MissingInstance
-from tests.testapp.models import Customer
+from tests.testapp.models import Customer, Ticket
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +32,15 @@ class WithDerived:
 
     def __post_init__(self) -> None:
         self.double = self.base * 2
+
+
+@dataclasses.dataclass
+class WithInitVar:
+    value: int
+    scale: dataclasses.InitVar[int] = 1
+
+    def __post_init__(self, scale: int) -> None:
+        self.value *= scale
 
 
 class Shipped(Event, frozen=True):
@@ -101,10 +112,60 @@ def test_fields_outside_init_are_computed_again() -> None:
 def test_model_instances_are_sent_by_primary_key_and_loaded_again() -> None:
     ada = Customer.objects.create(name="Ada")
     payload = encode((ada,), {}, where="event 'x'")
-    assert payload == {"args": [{"model": ["testapp.customer", ada.pk]}], "kwargs": {}}
+    assert payload == {"args": [{"model": ["testapp.customer", ada.pk, "default"]}], "kwargs": {}}
     Customer.objects.filter(pk=ada.pk).update(name="Ada Lovelace")
     ((loaded,), _) = decode(payload)
     assert (type(loaded), loaded.pk, loaded.name) == (Customer, ada.pk, "Ada Lovelace")
+
+
+@pytest.mark.django_db(databases=["default", "other"])
+def test_model_instances_come_back_from_their_own_database() -> None:
+    here = Customer.objects.create(name="here")
+    there = Customer.objects.using("other").create(pk=here.pk, name="there")  # the same pk
+    ((loaded,), _) = round_trip((there,))
+    assert (loaded.pk, loaded.name, loaded._state.db) == (here.pk, "there", "other")
+
+
+def test_a_database_the_worker_does_not_have_is_a_clear_error() -> None:
+    payload = {"args": [{"model": ["testapp.customer", 1, "replica"]}], "kwargs": {}}
+    with pytest.raises(MissingInstance, match="saved to database 'replica', which this worker's DATABASES"):
+        decode(payload)
+
+
+def test_non_finite_floats_and_zoned_datetimes_round_trip() -> None:
+    paris = zoneinfo.ZoneInfo("Europe/Paris")
+    before_dst = datetime.datetime(2026, 3, 28, 12, 0, tzinfo=paris)
+    repeated = datetime.datetime(2026, 10, 25, 2, 30, tzinfo=paris, fold=1)  # the second 02:30
+    (args, _) = round_trip((float("nan"), float("inf"), float("-inf"), before_dst, repeated))
+    assert math.isnan(args[0])
+    assert args[1:3] == (float("inf"), float("-inf"))
+    assert args[3].tzinfo is paris  # the zone, not only the offset: arithmetic agrees
+    assert (args[3] + datetime.timedelta(days=1)).utcoffset() == datetime.timedelta(hours=2)
+    assert (args[4].fold, args[4].utcoffset()) == (1, datetime.timedelta(hours=1))
+
+
+def test_an_unsaved_instance_with_a_default_key_is_refused() -> None:
+    with pytest.raises(PayloadError, match=r"kwargs\['ticket'\]: an unsaved Ticket \(a worker loads"):
+        encode((), {"ticket": Ticket()}, where="event 'x'")  # its UUID pk is set, but no row yet
+
+
+def test_a_self_referential_value_is_refused() -> None:
+    loop: list[object] = []
+    loop.append(loop)
+    with pytest.raises(PayloadError, match="cannot queue event 'x': a value contains itself"):
+        encode((loop,), {}, where="event 'x'")
+
+
+def test_a_dataclass_with_init_only_values_is_refused() -> None:
+    with pytest.raises(PayloadError, match=r"args\[0\]: WithInitVar takes scale in __init__ without keeping"):
+        encode((WithInitVar(1, scale=3),), {}, where="event 'x'")
+
+
+def test_a_dataclass_class_is_not_an_instance() -> None:
+    with pytest.raises(
+        PayloadError, match=r"args\[0\]: <class 'tests.test_payload.Address'> is a builtins.type"
+    ):
+        encode((Address,), {}, where="event 'x'")
 
 
 @pytest.mark.django_db
@@ -112,7 +173,9 @@ def test_a_deleted_row_is_a_clear_error() -> None:
     ada = Customer.objects.create(name="Ada")
     payload = encode((), {"customer": ada}, where="event 'x'")
     ada.delete()
-    with pytest.raises(MissingInstance, match=r"testapp.Customer with pk=\d+ no longer exists"):
+    with pytest.raises(
+        MissingInstance, match=r"testapp.Customer with pk=\d+ no longer exists \(database 'default'\)"
+    ):
         decode(payload)
 
 

@@ -204,3 +204,22 @@ def test_queued_handlers_need_the_task_framework(monkeypatch: pytest.MonkeyPatch
     ):
         Registration.create("shop.*", noop, queue=True)
     Registration.create("shop.*", noop)  # in-process handlers do not need it
+
+
+def test_queued_handlers_must_be_module_level_functions() -> None:
+    with pytest.raises(TypeError, match=r"handler functools.partial\(.*\) \(partial\) cannot be queued: a"):
+        Registration.create("shop.*", functools.partial(noop, 1), queue=True)
+    with pytest.raises(TypeError, match=r"handler <bound method Recorder.__call__ .*\(method\) cannot be"):
+        Registration.create("shop.*", Recorder().__call__, queue=True)
+    with pytest.raises(
+        TypeError, match=r"handler <tests.conftest.Recorder object at .*> \(Recorder\) cannot"
+    ):
+        Registration.create("shop.*", Recorder(), queue=True)
+
+    def script_handler(name: str) -> None: ...
+
+    script_handler.__module__, script_handler.__qualname__ = "__main__", "script_handler"
+    with pytest.raises(
+        TypeError, match=r"handler __main__.script_handler cannot be queued: it is defined in"
+    ):
+        Registration.create("shop.*", script_handler, queue=True)

@@ -27,7 +27,7 @@ from django.apps import apps
 from django.conf import settings
 from django.db import connection, transaction
 
-from django_events import dispatcher
+from django_events import EventDispatcher, dispatcher
 from django_events.tasks import BACKOFF, deliver
 from tests.testapp import queued
 from tests.testapp.models import Customer, HandlerRun, Order, Shipment
@@ -180,9 +180,104 @@ def test_without_after_commit_the_task_is_part_of_the_transaction() -> None:
     assert task_results() == []
     with transaction.atomic():
         queued.Doomed("committed").dispatch()
-    assert [r.args[2] for r in task_results()] == [
+    assert [r.args[3] for r in task_results()] == [
         {"args": [{"dataclass": ["tests.testapp.queued:Doomed", {"key": "committed"}]}], "kwargs": {}}
     ]
+
+
+def test_a_raising_in_process_handler_stops_no_task() -> None:
+    d = EventDispatcher(mode="sync", raise_handler_errors=True)
+
+    def boom(name: str, *args: object) -> None:
+        raise RuntimeError("boom")
+
+    d.register("worker::mail::x", boom)
+    d.register("worker::mail::x", queued.record_mail, queue="mail")
+    with pytest.raises(RuntimeError, match="boom"):
+        d.dispatch("worker::mail::x", 1)
+    assert [r.args[:3] for r in task_results()] == [
+        ["tests.testapp.queued.record_mail", "re:worker::mail::x", "worker::mail::x"]
+    ]
+
+
+def test_an_enqueue_that_fails_fails_the_dispatch() -> None:
+    d = EventDispatcher(mode="sync")
+    d.register("worker::now", queued.record_mail, queue="nowhere")  # manage.py check: E008
+    with pytest.raises(Exception, match="Queue 'nowhere' is not valid for backend"):
+        d.dispatch("worker::now", 1)
+
+
+def test_an_enqueue_that_fails_after_the_commit_is_logged_and_stops_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    d = EventDispatcher(mode="sync")
+    d.register("worker::lost", queued.record_mail, queue="nowhere", after_commit=True)
+    later: list[str] = []
+    with transaction.atomic():
+        d.dispatch("worker::lost", 1)
+        transaction.on_commit(lambda: later.append("ran"))
+    assert later == ["ran"]  # the next on_commit callback still ran
+    assert task_results() == []
+    (record,) = [r for r in caplog.records if r.name == "django_events"]
+    assert record.getMessage() == (
+        "queued handler tests.testapp.queued.record_mail: the task for event 'worker::lost' could "
+        "not be enqueued after the commit; it is lost"
+    )
+    assert record.exc_info is not None
+    assert "Queue 'nowhere' is not valid for backend" in str(record.exc_info[1])
+
+
+def test_a_retry_that_cannot_be_enqueued_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    d = EventDispatcher(mode="sync")
+    d.register("worker::unlucky", queued.unlucky, queue="nowhere", retries=1)
+    payload: dict[str, Any] = {"args": [], "kwargs": {}}
+    with pytest.raises(RuntimeError, match="unlucky worker::unlucky"):  # the task itself, in this process
+        deliver.call("tests.testapp.queued.unlucky", "re:worker::unlucky", "worker::unlucky", payload)
+    assert [r.getMessage() for r in caplog.records if r.name == "django_events"] == [
+        "queued handler tests.testapp.queued.unlucky: its retry could not be enqueued",
+        "queued handler tests.testapp.queued.unlucky failed for event 'worker::unlucky' (attempt 1 of 2)",
+    ]  # not "retrying": no retry was enqueued
+
+
+CHECK_SCRIPT = """
+import django
+django.setup()
+from django_events import dispatcher
+from django_events.checks import check_queued_handlers
+from tests.testapp import queued
+dispatcher.register("a", queued.record_mail, queue="mail")
+for message in check_queued_handlers():
+    if "record_mail" in message.msg or "cannot be enqueued" in message.msg:
+        print(message.msg)
+"""
+
+
+@pytest.mark.parametrize(
+    ("backend", "problems"),
+    [
+        pytest.param("TASKS_BACKEND", [], id="no 'default' queue: queue='mail' works"),
+        pytest.param(
+            "'nowhere.Backend'",
+            [
+                "queued handlers (tests.testapp.queued.ShipmentIndexer.created and any others) cannot be "
+                "enqueued: InvalidTaskBackend"
+            ],
+            id="a backend that cannot be imported",
+        ),
+    ],
+)
+def test_the_task_backend_as_the_checks_see_it(tmp_path: Path, backend: str, problems: list[str]) -> None:
+    (tmp_path / "mail_only.py").write_text(
+        f"from tests.settings import *\nTASKS = {{'default': {{'BACKEND': {backend}, 'QUEUES': ['mail']}}}}\n"
+    )
+    (tmp_path / "check.py").write_text(CHECK_SCRIPT)
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "mail_only", "PYTHONPATH": f"{tmp_path}:{ROOT}"}
+    command = [sys.executable, *measured(), str(tmp_path / "check.py")]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert [line[: len(problem)] for line, problem in zip(lines, problems, strict=False)] == problems
+    assert len(lines) == len(problems), lines
 
 
 def test_a_failing_handler_is_recorded_failed_with_its_traceback_and_logged(worker: Worker) -> None:
@@ -201,7 +296,7 @@ def test_retries_run_the_handler_again_after_a_backoff(worker: Worker) -> None:
     worker.wait_for("three attempts", lambda: statuses() == ["FAILED", "FAILED", "SUCCESSFUL"])
     assert list(HandlerRun.objects.filter(handler="flaky").values_list("attempt", flat=True)) == [1, 2, 3]
     results = task_results()
-    assert [r.args[3] for r in results] == [1, 2, 3]
+    assert [r.args[4] for r in results] == [1, 2, 3]
     # Retry n waits BACKOFF * 2 ** (n - 1) seconds after the attempt before it failed.
     for retry, (failed, again) in enumerate(itertools.pairwise(results), start=1):
         assert again.task.run_after - failed.enqueued_at >= datetime.timedelta(
@@ -209,16 +304,60 @@ def test_retries_run_the_handler_again_after_a_backoff(worker: Worker) -> None:
         )
 
 
-def test_the_worker_refuses_a_task_naming_a_handler_it_did_not_queue(worker: Worker) -> None:
-    deliver.enqueue("os.system", "worker::mail::x", {"args": ["echo pwned"], "kwargs": {}})
+REFUSED = [
+    pytest.param(
+        "os.system", "re:.*", "worker::mail::x", ["echo pwned"], "handler 'os.system'", id="unknown path"
+    ),
+    pytest.param(
+        "tests.testapp.queued.record_mail",
+        "re:.*",
+        "worker::mail::x",
+        [],
+        "handler 'tests.testapp.queued.record_mail', target 're:.*'",
+        id="registered path, another target",
+    ),
+    pytest.param(
+        "tests.testapp.queued.record_paid",
+        "event:tests.testapp.queued:Paid",
+        queued.Paid.event_name,
+        [{"dataclass": ["tests.testapp.queued:Flaky", {"key": "k"}]}],
+        "handler tests.testapp.queued.record_paid: it takes Paid, the task carries args=(Flaky(key='k'),)",
+        id="typed handler, another event class",
+    ),
+]
+
+
+@pytest.mark.parametrize(("handler", "target", "name", "args", "message"), REFUSED)
+def test_the_worker_refuses_a_task_for_anything_it_did_not_queue(
+    worker: Worker, handler: str, target: str, name: str, args: list[Any], message: str
+) -> None:
+    deliver.enqueue(handler, target, name, {"args": args, "kwargs": {}})
     worker.wait_for("a failed task", lambda: statuses() == ["FAILED"])
-    assert "refused a task for handler 'os.system'" in task_results()[0].errors[0].traceback
+    assert f"RefusedTask: refused a task for {message}" in task_results()[0].errors[0].traceback
+    assert not HandlerRun.objects.exists()
+
+
+def test_each_task_runs_its_own_entry_of_a_listener(worker: Worker) -> None:
+    queued.Noted("hello").dispatch()  # matches the listener's Event class and its pattern
+    worker.wait_for("two handler runs", lambda: HandlerRun.objects.count() == 2)
+    runs = sorted((run.event, run.detail) for run in HandlerRun.objects.all())
+    assert runs == [
+        ("Noted(text='hello')", "()"),  # handle(event)
+        ("tests::testapp::queued::Noted", "(Noted(text='hello'),)"),  # handle(name, event)
+    ]
+
+
+def test_events_a_queued_handler_dispatches_run_in_the_worker(worker: Worker) -> None:
+    queued.Relayed("r-1").dispatch()
+    worker.wait_for("the relayed event", lambda: HandlerRun.objects.filter(handler="relayed").exists())
+    assert HandlerRun.objects.get(handler="relayed").event == "r-1"
 
 
 def test_a_deleted_row_is_a_clear_error(worker: Worker) -> None:
-    missing = {"args": [{"model": ["testapp.customer", 999999]}], "kwargs": {}}
+    missing = {"args": [{"model": ["testapp.customer", 999999, "default"]}], "kwargs": {}}
     deliver.enqueue(
         "tests.testapp.queued.customer_created",
+        "re:events::db::tests::testapp::models::Customer::created",
         "events::db::tests::testapp::models::Customer::created",
         missing,
     )

@@ -146,16 +146,14 @@ class EventDispatcher:
         framework instead: each event is enqueued as a task, with ``priority``, and
         retried up to ``retries`` times when the handler raises.
         """
-        self._table.add(
-            Registration.create(
-                target,
-                handler,
-                after_commit=after_commit,
-                using=using,
-                queue=queue,
-                priority=priority,
-                retries=retries,
-            )
+        self.register_many(
+            (target,),
+            handler,
+            after_commit=after_commit,
+            using=using,
+            queue=queue,
+            priority=priority,
+            retries=retries,
         )
 
     def register_many(
@@ -253,7 +251,12 @@ class EventDispatcher:
                     "as in class OrderPaid(Event): ..."
                 )
             args = (event,)
-            name, route, plan = self._table.class_route(type(event))
+            if type(event)._legacy_init:  # its own __init__ may name each instance: not cached
+                name = event.event_name
+                route = self._routes.get(name) or self._table.route(name)
+                plan = route.plan if route.event_type in (None, type(event)) else None
+            else:
+                name, route, plan = self._table.class_route(type(event))
         elif isinstance(event, str):
             self.dispatch(str(event), *args, **kwargs)
             return
@@ -332,19 +335,21 @@ class EventDispatcher:
         if self._recorders and self._recorded(name, args, kwargs):
             return
         payload = encode(args, kwargs, where=f"event {name!r}") if route.queued else None
-        if route.immediate:
-            self._enqueue((name, args, kwargs, None, context))
-        if route.deferred:
-            # At dispatch time, in the dispatching thread: the transaction is this thread's.
-            event_alias = context.database if context is not None else None
-            for alias in dict.fromkeys(r.commit_alias(event_alias) for r in route.deferred):
-                transaction.on_commit(
-                    self._on_commit((name, args, kwargs, alias, context)),
-                    using=alias,
-                    robust=True,  # a failing handler must not stop other on_commit callbacks
-                )
-        if payload is not None:
-            self._enqueue_tasks(name, payload, route.queued, context)
+        try:
+            if route.immediate:
+                self._enqueue((name, args, kwargs, None, context))
+        finally:  # a handler that raised (RAISE_HANDLER_ERRORS, sync mode) stops no other delivery
+            if route.deferred:
+                # At dispatch time, in the dispatching thread: the transaction is this thread's.
+                event_alias = context.database if context is not None else None
+                for alias in dict.fromkeys(r.commit_alias(event_alias) for r in route.deferred):
+                    transaction.on_commit(
+                        self._on_commit((name, args, kwargs, alias, context)),
+                        using=alias,
+                        robust=True,  # a failing handler must not stop other on_commit callbacks
+                    )
+            if payload is not None:
+                self._enqueue_tasks(name, payload, route.queued, context)
 
     def _enqueue_tasks(
         self, name: str, payload: dict[str, Any], queued: tuple[Registration, ...], context: Context | None
@@ -356,7 +361,7 @@ class EventDispatcher:
         for registration in queued:
             if registration.after_commit:
                 transaction.on_commit(
-                    functools.partial(enqueue, registration, name, payload),
+                    _enqueue_after_commit(registration, name, payload),
                     using=registration.commit_alias(event_alias),
                     robust=True,
                 )
@@ -569,6 +574,27 @@ class EventDispatcher:
         expect(target, dispatcher=self)
 
 
+def _enqueue_after_commit(
+    registration: Registration, name: str, payload: dict[str, Any]
+) -> Callable[[], None]:
+    """The on_commit callback that enqueues one task; a failure is logged (the data committed)."""
+    from .tasks import enqueue
+
+    def enqueue_after_commit() -> None:
+        try:
+            enqueue(registration, name, payload)
+        except Exception:
+            logger.exception(
+                "queued handler %s: the task for event %r could not be enqueued after the commit; it is lost",
+                registration.label,
+                name,
+                extra={"event_name": name, "handler": registration.label},
+            )
+
+    enqueue_after_commit.__qualname__ = f"after-commit enqueue of {name!r} for {registration.label}"
+    return enqueue_after_commit
+
+
 def _check_typed_targets(
     name: str,
     registrations: tuple[Registration, ...],
@@ -609,6 +635,12 @@ def _forget_paths() -> None:
 
 
 conf.on_reset(_forget_paths)
+
+
+def drain_this_thread() -> None:
+    """Run the calling thread's pending events in every live dispatcher; errors are logged."""
+    for live in live_dispatchers():
+        live._queues.drain(may_raise=False)
 
 
 def _drain_all_at_exit() -> None:

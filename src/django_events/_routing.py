@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -115,19 +116,29 @@ def check_queue_options(queue: object, priority: object, retries: object) -> Que
     return QueueOptions(queue, priority, retries)
 
 
-def check_queueable(label: str) -> None:
-    """A worker finds a queued handler by its dotted path: it must have a stable one, and
-    Django's task framework must be there."""
+def check_queueable(handler: Callable[..., object], label: str) -> None:
+    """A worker finds a queued handler by its dotted path: it must be a function with a
+    stable one, and Django's task framework must be there."""
     if not (find_spec("django.tasks") or find_spec("django_tasks")):
         raise ImproperlyConfigured(
             f"handler {label} cannot be queued: queued handlers run on Django's task framework, "
             "built into Django 6.0+; before that, pip install 'django-events[tasks]'"
+        )
+    if not inspect.isfunction(handler):  # a partial, a bound method, a callable object
+        raise TypeError(
+            f"handler {describe(handler)} cannot be queued: a worker finds queued handlers by "
+            "dotted path, which only a plain function defined at module level has"
         )
     if "<" in label:  # <lambda>, <locals>
         raise TypeError(
             f"handler {label} cannot be queued: a worker finds queued handlers by dotted path, "
             "and a lambda or a function defined inside another function has none; define it "
             "at module level"
+        )
+    if label.startswith("__main__."):
+        raise TypeError(
+            f"handler {label} cannot be queued: it is defined in the script being run (__main__), "
+            "which a worker does not import; define it in a module"
         )
 
 
@@ -172,7 +183,7 @@ class Registration:
         options = check_queue_options(queue, priority, retries)
         label = handler_label(handler)
         if options is not None:
-            check_queueable(label)
+            check_queueable(handler, label)
         if isinstance(checked, str):
             match: Callable[[str], object] = re.compile(checked).fullmatch
             takes_event = False
@@ -180,6 +191,14 @@ class Registration:
             match = checked.event_name.__eq__
             takes_event = True
         return cls(checked, handler, takes_event, label, match, after_commit, using, options)
+
+    @property
+    def target_key(self) -> str:
+        """The target as a task names it: ``re:<pattern>`` or ``event:<module>:<qualname>``."""
+        target = self.target
+        if isinstance(target, str):
+            return f"re:{target}"
+        return f"event:{target.__module__}:{target.__qualname__}"
 
     def matches(self, name: str) -> bool:
         return bool(self._match(name))

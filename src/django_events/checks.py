@@ -11,9 +11,15 @@ from django.core.checks import CheckMessage, Error, register
 
 from . import conf
 from ._dispatcher import live_dispatchers
-from ._models import observer_app_problems
+from ._models import ACTIONS, QUEUEABLE_ACTIONS, model_event_name, observer_app_problems
 
-__all__ = ["check_after_commit_aliases", "check_observers", "check_queued_handlers", "check_settings"]
+__all__ = [
+    "check_after_commit_aliases",
+    "check_observers",
+    "check_queued_handlers",
+    "check_queued_model_events",
+    "check_settings",
+]
 
 
 @register()
@@ -69,8 +75,18 @@ def check_queued_handlers(
     )
     messages: list[CheckMessage] = []
     for label, options in queued:
-        from .tasks import placement_problem  # only with queued handlers: the framework is optional
-
+        try:  # only with queued handlers: the framework is optional
+            from .tasks import placement_problem
+        except Exception as exc:  # the framework is missing, or TASKS names no usable backend
+            return [
+                Error(
+                    f"queued handlers ({label} and any others) cannot be enqueued: "
+                    f"{type(exc).__name__}: {exc}",
+                    hint="Install Django's task framework (django-tasks before Django 6.0) and "
+                    "configure TASKS['default'].",
+                    id="django_events.E008",
+                )
+            ]
         problem = placement_problem(options)
         if problem is not None:
             messages.append(
@@ -80,6 +96,41 @@ def check_queued_handlers(
                     hint="List the queue in TASKS[...]['QUEUES'], or use a backend that supports "
                     "priorities, or change the handler's queue= / priority=.",
                     id="django_events.E008",
+                )
+            )
+    return messages
+
+
+@register()
+def check_queued_model_events(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """``django_events.E009``: a queued handler's pattern matches a model event whose instance a
+    worker cannot load (creating, updating, deleting, deleted)."""
+    patterns = [
+        registration
+        for live in live_dispatchers()
+        for registration in live.registrations
+        if registration.queue is not None and isinstance(registration.target, str)
+    ]
+    names = [
+        model_event_name(model, action)
+        for model in apps.get_models()
+        for action in ACTIONS
+        if action not in QUEUEABLE_ACTIONS
+    ]
+    messages: list[CheckMessage] = []
+    for registration in patterns:
+        name = next((name for name in names if registration.matches(name)), None)
+        if name is not None:
+            messages.append(
+                Error(
+                    f"queued handler {registration.label} (pattern {registration.target!r}) matches "
+                    f"{name!r}: a worker loads a model event's instance again by primary key, so "
+                    "only created and updated model events can be queued.",
+                    hint="Narrow the pattern to ::(created|updated), or handle the other model "
+                    "events in a handler without queue=.",
+                    id="django_events.E009",
                 )
             )
     return messages

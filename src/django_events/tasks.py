@@ -19,18 +19,18 @@ from typing import TYPE_CHECKING, Any, Final
 
 from django.utils import timezone
 
-from ._dispatcher import live_dispatchers
+from ._dispatcher import drain_this_thread, live_dispatchers
 from ._payload import decode
-from ._routing import QueueOptions, Registration
+from ._routing import DEFAULT_QUEUE, QueueOptions, Registration
 from .exceptions import RefusedTask
 
 if TYPE_CHECKING:
-    from django.tasks import task
+    from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, task, task_backends
 else:
     try:
-        from django.tasks import task
+        from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, task, task_backends
     except ImportError:  # Django < 6.0: the backport
-        from django_tasks import task
+        from django_tasks import DEFAULT_TASK_BACKEND_ALIAS, task, task_backends
 
 __all__ = ["deliver", "enqueue", "placement_problem"]
 
@@ -45,7 +45,8 @@ def enqueue(registration: Registration, name: str, payload: dict[str, Any], atte
     """Enqueue one event for one queued handler (retry ``attempt`` waits its backoff)."""
     options = registration.queue
     assert options is not None
-    deliver.using(**_placement(options, attempt)).enqueue(registration.label, name, payload, attempt)
+    placed = deliver.using(**_placement(options, attempt))
+    placed.enqueue(registration.label, registration.target_key, name, payload, attempt)
 
 
 def _placement(options: QueueOptions, attempt: int) -> dict[str, Any]:
@@ -67,53 +68,77 @@ def placement_problem(options: QueueOptions) -> str | None:
     return None
 
 
-def _registered(handler: str, name: str) -> Registration:
+def _registered(handler: str, target: str, name: str) -> Registration:
     for dispatcher in live_dispatchers():
         for registration in dispatcher.registrations:
             if (
                 registration.queue is not None
                 and registration.label == handler
+                and registration.target_key == target
                 and registration.matches(name)
             ):
                 return registration
     raise RefusedTask(
-        f"refused a task for handler {handler!r} and event {name!r}: this process registered no "
-        "queued handler of that path for that event"
+        f"refused a task for handler {handler!r}, target {target!r} and event {name!r}: this process "
+        "registered no queued handler of that path and target for that event"
     )
 
 
-@task()
-def deliver(handler: str, name: str, payload: dict[str, Any], attempt: int = 1) -> None:
-    """Run one queued handler for one event, in the worker."""
-    try:
-        registration = _registered(handler, name)
-        args, kwargs = decode(payload)
-    except Exception:
-        logger.exception(
-            "queued handler %s could not run for event %r",
-            handler,
-            name,
-            extra={"event_name": name, "handler": handler},
+def _checked(registration: Registration, payload: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The decoded arguments; a typed handler gets only an instance of its own Event class."""
+    args, kwargs = decode(payload)
+    target = registration.target
+    if not isinstance(target, str) and not (len(args) == 1 and not kwargs and isinstance(args[0], target)):
+        raise RefusedTask(
+            f"refused a task for handler {registration.label}: it takes {target.__qualname__}, "
+            f"the task carries args={args!r} kwargs={kwargs!r}"
         )
+    return args, kwargs
+
+
+def _task_queue() -> str:
+    """A queue the default backend accepts, for ``deliver`` itself (each enqueue picks its own)."""
+    queues = task_backends[DEFAULT_TASK_BACKEND_ALIAS].queues
+    return DEFAULT_QUEUE if not queues or DEFAULT_QUEUE in queues else min(queues)
+
+
+@task(queue_name=_task_queue())
+def deliver(handler: str, target: str, name: str, payload: dict[str, Any], attempt: int = 1) -> None:
+    """Run one queued handler for one event, in the worker."""
+    extra = {"event_name": name, "handler": handler}
+    try:
+        registration = _registered(handler, target, name)
+        args, kwargs = _checked(registration, payload)
+    except Exception:
+        logger.exception("queued handler %s could not run for event %r", handler, name, extra=extra)
         raise
     try:
         if registration.takes_event:
             registration.handler(args[0])
         else:
             registration.handler(name, *args, **kwargs)
-    except Exception:
+    except Exception as exc:
         options = registration.queue
         assert options is not None
         retrying = attempt <= options.retries
-        logger.exception(
+        if retrying:
+            try:
+                enqueue(registration, name, payload, attempt + 1)
+            except Exception:
+                logger.exception("queued handler %s: its retry could not be enqueued", handler, extra=extra)
+                retrying = False
+        logger.error(
             "queued handler %s failed for event %r (attempt %d of %d%s)",
             handler,
             name,
             attempt,
             options.retries + 1,
             ", retrying" if retrying else "",
-            extra={"event_name": name, "handler": handler},
+            exc_info=exc,
+            extra=extra,
         )
-        if retrying:
-            enqueue(registration, name, payload, attempt + 1)
         raise
+    finally:
+        # Events the handler dispatched to in-process handlers run now: a worker has no
+        # request end, and its hub may never get control.
+        drain_this_thread()

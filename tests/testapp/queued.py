@@ -70,6 +70,11 @@ def doomed(event: Doomed) -> None:
     raise RuntimeError(f"doomed fails for {event.key}")
 
 
+def unlucky(name: str, *args: Any) -> None:
+    """Registered by tests/test_worker.py itself, on a queue the backend refuses."""
+    raise RuntimeError(f"unlucky {name}")
+
+
 def customer_created(name: str, instance: Customer) -> None:
     HandlerRun.objects.create(handler="customer", event=name, detail=instance.name)
 
@@ -94,6 +99,32 @@ class Webhooks(EventListener, queue="mail", retries=1):
         HandlerRun.objects.create(handler="webhook", event=event, detail=repr((args, kwargs)))
 
 
+class Noted(Event):
+    text: str
+
+
+class NoteTaker(EventListener, queue=True):
+    """Two targets that both match a Noted event: each task must run its own entry."""
+
+    listensFor = (Noted, r"tests::testapp::queued::Not.d")
+
+    def handle(self, event: Any, *args: Any, **kwargs: Any) -> None:
+        HandlerRun.objects.create(handler="notes", event=str(event), detail=repr(args))
+
+
+class Relayed(Event):
+    key: str
+
+
+def relay(event: Relayed) -> None:
+    """A queued handler that dispatches an event to an in-process handler of the worker."""
+    dispatcher.dispatch("worker::relayed", event.key)
+
+
+def record_relayed(name: str, key: str) -> None:
+    HandlerRun.objects.create(handler="relayed", event=key)
+
+
 def register(target: EventDispatcher = dispatcher) -> None:
     observe_model(Customer, dispatcher=target)
     target.register(Paid, record_paid, queue=True, priority=10)
@@ -101,3 +132,5 @@ def register(target: EventDispatcher = dispatcher) -> None:
     target.register(Flaky, flaky, queue=True, retries=2)
     target.register(Doomed, doomed, queue=True)
     target.register(r"events::db::tests::testapp::models::Customer::created", customer_created, queue=True)
+    target.register(Relayed, relay, queue=True)
+    target.register("worker::relayed", record_relayed)  # in-process, in the worker
