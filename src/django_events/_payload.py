@@ -2,8 +2,8 @@
 
 JSON values pass as they are; the other supported values become a one-key object whose
 key names the type (a datetime in a ZoneInfo zone keeps its zone, a float its NaN or
-infinity, a model instance its database). A value with no JSON form fails in the caller, at dispatch, with the
-path of the value (``OrderPaid.attachment``) and its type.
+infinity, a model instance its database). A value with no JSON form fails in the caller,
+at dispatch, with the path of the value (``OrderPaid.attachment``) and its type.
 
 Decoding never imports anything: a dataclass (an Event, or one nested in an event) is
 rebuilt only when its module is already imported in the worker, and a model instance is
