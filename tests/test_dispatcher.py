@@ -496,6 +496,30 @@ def test_a_thread_that_exits_right_after_dispatching(queued: EventDispatcher, re
     assert queued.pending() == 0
 
 
+def test_a_thread_that_ends_while_a_handler_yields_leaves_nothing_behind(queued: EventDispatcher) -> None:
+    seen: list[str] = []
+
+    def slow(name: str) -> None:
+        seen.append(name)
+        if name == "a":
+            gevent.sleep(0.05)  # yields; the thread ends before the hub comes back here
+
+    queued.register("a|b", slow)
+
+    def work() -> None:
+        gevent.get_hub()  # a thread with a hub: its worker greenlet starts "a"
+        queued.dispatch("a")
+        queued.dispatch("b")
+        gevent.sleep(0)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join(5)
+    assert (seen, queued.pending()) == (["a"], 1)
+    queued.clear_queue()  # takes over the stranded queue
+    assert (seen, queued.pending()) == (["a", "b"], 0)
+
+
 def test_an_orphan_drained_by_several_threads_keeps_order_and_delivers_once(queued: EventDispatcher) -> None:
     seen: list[int] = []
     lock = threading.Lock()
@@ -578,6 +602,37 @@ def test_pending_events_are_drained_at_interpreter_exit(tmp_path: Path) -> None:
         "exiting with 2 pending",
         "handled exit::one 1",
         "handled exit::two 2",
+    ]
+
+
+def test_exit_waits_for_a_handler_that_yielded_and_runs_what_follows() -> None:
+    script = textwrap.dedent(
+        """
+        import gevent
+        from django_events import Dispatcher
+
+        def handler(name):
+            print("handling", name, flush=True)
+            if name == "exit::a":
+                gevent.sleep(0.2)  # the script ends while this handler waits
+            print("handled", name, flush=True)
+
+        Dispatcher.RegisterHandler("exit::.*", handler)
+        Dispatcher.Dispatch("exit::a")
+        Dispatcher.Dispatch("exit::b")
+        gevent.sleep(0.01)  # the worker greenlet starts exit::a
+        print("exiting with", Dispatcher.pending(), "pending", flush=True)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.splitlines() == [
+        "handling exit::a",
+        "exiting with 1 pending",
+        "handled exit::a",
+        "handling exit::b",
+        "handled exit::b",
     ]
 
 

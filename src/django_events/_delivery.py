@@ -62,13 +62,26 @@ _get_ident: Callable[[], int] = get_original("_thread", "get_ident")
 
 
 class _ThreadQueue:
-    __slots__ = ("drainer", "drainer_thread", "idle", "items", "lock", "orphaned", "worker", "worker_hub")
+    __slots__ = (
+        "drainer",
+        "drainer_thread",
+        "idle",
+        "items",
+        "lock",
+        "orphaned",
+        "stranded",
+        "worker",
+        "worker_hub",
+    )
 
     def __init__(self) -> None:
         self.items: deque[Pending] = deque()
         self.worker: greenlet | None = None
         self.worker_hub: Any = None
         self.orphaned = False
+        #: The thread ended while one of its greenlets was draining (a handler had yielded):
+        #: that drain can never resume, so the next one takes the queue over.
+        self.stranded = False
         self.lock = _allocate_lock()  # held by the one consumer
         self.drainer: greenlet | None = None
         self.drainer_thread = 0
@@ -127,15 +140,22 @@ class QueueSet:
         return error
 
     def drain_all(self) -> None:
-        """Run every thread's pending events here (interpreter exit); errors are logged."""
+        """Run every thread's pending events here (interpreter exit); errors are logged.
+
+        This thread's own queue waits for a drain under way in another of its greenlets (a
+        handler that yielded), which the hub then finishes: nothing is left at exit.
+        """
+        own = getattr(self.local, "queue", None)
         with self._lock:
             queues = list(self._queues)
         for queue in queues:
-            self._drain(queue, may_raise=False, wait=False)
+            self._drain(queue, may_raise=False, wait=queue is own)
 
     def _drain(self, queue: _ThreadQueue, may_raise: bool, wait: bool) -> Exception | None:
         me = getcurrent()
         while not queue.lock.acquire(False):
+            if queue.stranded and self._take_over(queue):
+                break  # the lock stays held: by this drain now
             if queue.drainer is me or queue.drainer_thread != _get_ident() or not wait:
                 # A handler calling clear_queue(), or another thread's drain: that drain
                 # runs the rest, in order.
@@ -166,6 +186,12 @@ class QueueSet:
             idle, queue.idle = queue.idle, None
             if idle is not None:
                 idle.set()
+
+    def _take_over(self, queue: _ThreadQueue) -> bool:
+        """Claim a stranded queue, whose holder can never run again; True for one caller only."""
+        with self._lock:
+            taken, queue.stranded = queue.stranded, False
+        return taken
 
     def adopt(self) -> _ThreadQueue:
         queue = _ThreadQueue()
@@ -199,6 +225,8 @@ class QueueSet:
 
 
 def _orphan(queue: _ThreadQueue) -> None:
+    # Runs in the ending thread, as its local storage goes.
+    queue.stranded = queue.drainer is not None and queue.drainer_thread == _get_ident()
     queue.orphaned = True
 
 
