@@ -13,7 +13,8 @@ import gevent
 import pytest
 from django.test import Client, override_settings
 
-from django_events import Dispatcher, Event, EventDispatcher, dispatcher, on
+from django_events import Dispatcher, Event, EventDispatcher, conf, dispatcher, on
+from django_events.testing import fake_events
 from tests.conftest import Recorder
 
 
@@ -101,6 +102,32 @@ def test_a_dispatch_before_settings_are_configured_does_not_fix_the_mode(recorde
         assert recorder.calls == [("a",)]
         follower.clear_queue()
         assert recorder.calls == [("a",), ("a",)]
+
+
+@override_settings(DJANGO_EVENTS={"MODE": "sync"})
+def test_a_path_worked_out_while_a_fake_starts_is_not_remembered(
+    recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    follower = EventDispatcher()  # follows the setting: its path is worked out on first use
+    follower.register("x", recorder)
+    real, reached, go = conf.current, threading.Event(), threading.Event()
+
+    def slow_current() -> conf.EventSettings:
+        if threading.current_thread().name == "racing":  # pragma: no branch - a guard; only it calls this
+            reached.set()  # paused in the middle of working out the path
+            assert go.wait(5)
+        return real()
+
+    monkeypatch.setattr(conf, "current", slow_current)
+    racing = threading.Thread(target=lambda: follower.dispatch("x"), name="racing")
+    racing.start()
+    assert reached.wait(5)
+    with fake_events(dispatcher=follower) as faked:
+        go.set()
+        racing.join(5)
+        follower.dispatch("x")  # faked: recorded, kept from the handler
+        assert faked.names == ["x"]
+    assert recorder.calls == [("x",)]  # only the racing dispatch, which started before the fake
 
 
 def test_bad_mode_is_rejected() -> None:

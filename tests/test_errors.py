@@ -69,6 +69,11 @@ def _assert_with(d: EventDispatcher, **options: Any) -> None:
         captured.assert_dispatched("shop.*", **options)
 
 
+def _assert_not_with(d: EventDispatcher, **options: Any) -> None:
+    with capture_events(d) as captured:
+        captured.assert_not_dispatched("shop.*", **options)
+
+
 def _first_use(d: EventDispatcher) -> object:
     return conf.current()
 
@@ -365,6 +370,24 @@ CASES = [
         "register_many() takes a tuple or list of targets, got 'shop.paid' (str); use register() for one",
     ),
     Case(
+        "dispatcher.register_many((), 42)",
+        lambda d: d.register_many((), _any(42)),
+        TypeError,
+        "an event handler must be callable, got 42 (int)",
+    ),
+    Case(
+        'dispatcher.register_many((), handler, after_commit="yes")',
+        lambda d: d.register_many((), Recorder(), after_commit=_any("yes")),
+        TypeError,
+        "after_commit must be True or False, got 'yes' (str)",
+    ),
+    Case(
+        'dispatcher.unregister("shop.*", 42)',
+        lambda d: d.unregister("shop.*", _any(42)),
+        TypeError,
+        "unregister() expects a handler (a callable), got 42 (int)",
+    ),
+    Case(
         "dispatcher.unregister(42, handler)",
         lambda d: d.unregister(_any(42), Recorder()),
         TypeError,
@@ -626,6 +649,12 @@ CASES = [
     Case(
         'captured.assert_dispatched("shop.*", where=42)',
         lambda d: _assert_with(d, where=42),
+        TypeError,
+        "where must be a callable (event) -> bool, got 42 (int)",
+    ),
+    Case(
+        'captured.assert_not_dispatched("shop.*", where=42)',
+        lambda d: _assert_not_with(d, where=42),
         TypeError,
         "where must be a callable (event) -> bool, got 42 (int)",
     ),

@@ -13,6 +13,7 @@ from typing import Any, TypeVar, overload
 
 from django.core.signals import request_finished
 from django.db import transaction
+from gevent.monkey import get_original
 from greenlet import getcurrent
 from typing_extensions import ParamSpec
 
@@ -20,7 +21,18 @@ from . import conf
 from ._delivery import Context, Pending, QueueSet, SyncRunner, current_context
 from ._events import Event
 from ._payload import encode
-from ._routing import HandlerTable, Registration, Route, Step, Target, check_target, describe
+from ._routing import (
+    HandlerTable,
+    Registration,
+    Route,
+    Step,
+    Target,
+    check_commit_options,
+    check_handler,
+    check_queue_options,
+    check_target,
+    describe,
+)
 
 __all__ = ["EventDispatcher", "dispatcher"]
 
@@ -32,6 +44,8 @@ _E = TypeVar("_E", bound=Event)
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 _live: weakref.WeakSet[EventDispatcher] = weakref.WeakSet()
+# A real lock even when gevent has monkey-patched threading (it guards no switch).
+_allocate_lock = get_original("_thread", "allocate_lock")
 
 #: Sees every dispatch (name, args, kwargs) before it is routed; returns True to keep the
 #: event from its handlers. django_events.testing installs these (capture, fake, mocks).
@@ -80,6 +94,10 @@ class EventDispatcher:
         self._routes = self._table.cache
         self._class_routes = self._table.class_cache
         self._path = _UNKNOWN
+        #: Bumped whenever the path must be worked out again: a path computed before a bump
+        #: (a dispatch racing fake_events() or a settings change) is not remembered.
+        self._path_version = 0
+        self._path_lock = _allocate_lock()
         self._queues = QueueSet(self._deliver)
         self._sync = SyncRunner(self._deliver)
         self._frames = self._sync.frames
@@ -173,6 +191,10 @@ class EventDispatcher:
                 f"register_many() takes a tuple or list of targets, got {describe(targets)}; "
                 "use register() for one"
             )
+        # Checked here too, so that bad input fails even with no targets.
+        check_handler(handler)
+        check_commit_options(after_commit, using)
+        check_queue_options(queue, priority, retries)
         self._table.add(
             *(
                 Registration.create(
@@ -191,6 +213,8 @@ class EventDispatcher:
     def unregister(self, target: Target, handler: Callable[..., object]) -> bool:
         """Remove ``handler`` from ``target``; return whether it was registered there."""
         check_target(target)
+        if not callable(handler):
+            raise TypeError(f"unregister() expects a handler (a callable), got {describe(handler)}")
         return bool(self._table.remove(lambda r: not (r.target == target and r.handler == handler)))
 
     def off(self, handler: Callable[..., object]) -> int:
@@ -316,13 +340,22 @@ class EventDispatcher:
 
     def _find_path(self) -> int:
         """How plain routes are dispatched now; remembered until the mode or recorders change."""
+        version = self._path_version
         if self._recorders:
             path = _RECORDED
         else:
             path = _INLINE if (self._mode or conf.current().mode) == "sync" else _QUEUE
         if self._mode is not None or conf.settled():
-            self._path = path
+            with self._path_lock:
+                if version == self._path_version:
+                    self._path = path
         return path
+
+    def _forget_path(self) -> None:
+        """The mode, the setting or the recorders changed: work the path out again."""
+        with self._path_lock:
+            self._path_version += 1
+            self._path = _UNKNOWN
 
     def _send(
         self,
@@ -408,13 +441,13 @@ class EventDispatcher:
         saved_mode = self._mode
         self._mode = mode
         self._recorders.append(recorder)
-        self._path = _UNKNOWN
+        self._forget_path()
         try:
             yield
         finally:
             self._recorders.remove(recorder)
             self._mode = saved_mode
-            self._path = _UNKNOWN
+            self._forget_path()
 
     def _enqueue(self, item: Pending) -> None:
         if (self._mode or conf.current().mode) == "sync":
@@ -631,7 +664,7 @@ def live_dispatchers() -> list[EventDispatcher]:
 
 def _forget_paths() -> None:
     for live in live_dispatchers():
-        live._path = _UNKNOWN
+        live._forget_path()
 
 
 conf.on_reset(_forget_paths)

@@ -59,6 +59,13 @@ def handler_label(handler: Callable[..., object]) -> str:
     return f"{module}.{qualname}"
 
 
+def check_handler(handler: object) -> Callable[..., object]:
+    """A handler must be callable: a TypeError naming it at registration, not at dispatch."""
+    if not callable(handler):
+        raise TypeError(f"an event handler must be callable, got {describe(handler)}")
+    return handler
+
+
 def check_commit_options(after_commit: object, using: object) -> tuple[bool, str | None]:
     """Validate ``after_commit`` and ``using``; return them typed."""
     if not isinstance(after_commit, bool):
@@ -177,20 +184,19 @@ class Registration:
         retries: object = 0,
     ) -> Registration:
         checked = check_target(target)
-        if not callable(handler):
-            raise TypeError(f"an event handler must be callable, got {describe(handler)}")
+        function = check_handler(handler)
         after_commit, using = check_commit_options(after_commit, using)
         options = check_queue_options(queue, priority, retries)
-        label = handler_label(handler)
+        label = handler_label(function)
         if options is not None:
-            check_queueable(handler, label)
+            check_queueable(function, label)
         if isinstance(checked, str):
             match: Callable[[str], object] = re.compile(checked).fullmatch
             takes_event = False
         else:
             match = checked.event_name.__eq__
             takes_event = True
-        return cls(checked, handler, takes_event, label, match, after_commit, using, options)
+        return cls(checked, function, takes_event, label, match, after_commit, using, options)
 
     @property
     def target_key(self) -> str:

@@ -110,6 +110,8 @@ class Capture:
     ) -> list[DispatchedEvent]: ...
     def matching(self, target: Target, where: Callable[[Any], object] | None = None) -> list[DispatchedEvent]:
         """The recorded events that match ``target`` (and ``where``, if given)."""
+        if where is not None and not callable(where):
+            raise TypeError(f"where must be a callable (event) -> bool, got {describe(where)}")
         matcher = _Matcher(target)
         return [
             record
@@ -131,8 +133,6 @@ class Capture:
         """Fail unless ``target`` was dispatched (``times`` times exactly, if given)."""
         if times is not None and (not _whole(times) or times < 0):
             raise ValueError(f"times must be a whole number >= 0, got {describe(times)}")
-        if where is not None and not callable(where):
-            raise TypeError(f"where must be a callable (event) -> bool, got {describe(where)}")
         found = len(self.matching(target, where))
         if (times is None and found == 0) or (times is not None and found != times):
             wanted = "at least once" if times is None else f"{times} time(s)"
