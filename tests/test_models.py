@@ -239,6 +239,40 @@ def test_each_save_reports_its_own_changes_even_when_handled_later() -> None:
     ]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_updating_handlers_that_run_after_the_save_still_see_its_changes() -> None:
+    observe_model(Order)
+    seen: list[dict[str, tuple[Any, Any]]] = []
+    on(f"{ORDER}::updating", after_commit=True)(lambda name, order: seen.append(changes(order)))
+    order = Order.objects.create(status="new")
+    with transaction.atomic():  # the handler runs at commit, after both saves
+        order.status = "paid"
+        order.save()
+        order.note = "x"
+        order.save()
+    assert seen == [{"status": ("new", "paid")}, {"note": ("", "x")}]
+
+
+@pytest.mark.parametrize("mode", ["sync", "gevent"])
+def test_an_updating_event_queued_behind_a_handler_sees_its_save(mode: str) -> None:
+    observe_model(Order)
+    order = Order.objects.create(status="new")
+    seen: list[tuple[str, dict[str, tuple[Any, Any]]]] = []
+    on(f"{ORDER}::(updating|updated)")(
+        lambda name, order: seen.append((name.rsplit("::", 1)[1], changes(order)))
+    )
+
+    def pay(name: str) -> None:  # a save inside a handler: its events wait for this one
+        order.status = "paid"
+        order.save()
+
+    on("shop::pay")(pay)
+    with override_settings(DJANGO_EVENTS={"MODE": mode}):
+        dispatcher.dispatch("shop::pay")
+        dispatcher.clear_queue()
+    assert seen == [("updating", {"status": ("new", "paid")}), ("updated", {"status": ("new", "paid")})]
+
+
 def test_changes_outside_handlers_follow_later_edits() -> None:
     observe_model(Order)
     order = Order.objects.create(status="new")

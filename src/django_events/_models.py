@@ -46,6 +46,8 @@ _C = TypeVar("_C", bound=type)
 
 _SNAPSHOT: Final = "_django_events_snapshot"
 _ADDING: Final = "_django_events_adding"
+#: The creating/updating event's _Save, which post_save completes with the save's diff.
+_PENDING: Final = "_django_events_pending_save"
 _UID: Final = "django_events.model_events"
 
 #: Concrete models that emit events, and the event names of each (action -> name).
@@ -215,7 +217,14 @@ def _pre_save(
     adding = instance._state.adding
     instance.__dict__[_ADDING] = adding  # post_save reports the same decision
     action: Action = "creating" if adding else "updating"
-    _emit(sender, action, instance, using, lambda: _Save(instance, None, update_fields))
+
+    def pending() -> _Save:  # made only when something listens
+        # Until post_save it compares live; then it keeps the save's diff, for handlers
+        # that run later (after the commit, or queued behind the event being handled).
+        save = instance.__dict__[_PENDING] = _Save(instance, None, update_fields)
+        return save
+
+    _emit(sender, action, instance, using, pending)
 
 
 def _post_save(
@@ -232,6 +241,9 @@ def _post_save(
     now = _values(instance, _attnames(sender, None if adding else update_fields))
     snapshot: dict[str, Any] = loaded.get(_SNAPSHOT, {})
     changed = {} if adding else _diff(snapshot, now)
+    pending: _Save | None = loaded.pop(_PENDING, None)
+    if pending is not None:
+        pending.changes = changed
     if adding or update_fields is None:
         loaded[_SNAPSHOT] = now
     else:
