@@ -273,6 +273,33 @@ def test_an_updating_event_queued_behind_a_handler_sees_its_save(mode: str) -> N
     assert seen == [("updating", {"status": ("new", "paid")}), ("updated", {"status": ("new", "paid")})]
 
 
+@override_settings(DJANGO_EVENTS={"MODE": "sync"})
+def test_sync_model_events_run_every_handler_then_what_they_dispatched(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    observe_model(Order)
+    seen: list[str] = []
+
+    def fails(name: str, order: Order) -> None:
+        seen.append("fails")
+        dispatcher.dispatch("shop::after", order.pk)  # runs after this event's handlers
+        raise RuntimeError("handler failed")
+
+    on(f"{ORDER}::created")(fails)
+    on(f"{ORDER}::created")(lambda name, order: seen.append("second"))
+    on("shop::after")(lambda name, pk: seen.append("after"))
+    Order.objects.create(status="new")  # the failure is logged; the save goes on
+    assert seen == ["fails", "second", "after"]
+    assert "handler tests.test_models.test_sync_model_events_run_every_handler_then_what_they_dispatched" in (
+        caplog.text
+    )
+    seen.clear()
+    raising = override_settings(DJANGO_EVENTS={"MODE": "sync", "RAISE_HANDLER_ERRORS": True})
+    with raising, pytest.raises(RuntimeError, match="handler failed"):
+        Order.objects.create(status="new")
+    assert seen == ["fails", "second", "after"]  # raised after everything ran
+
+
 def test_changes_outside_handlers_follow_later_edits() -> None:
     observe_model(Order)
     order = Order.objects.create(status="new")

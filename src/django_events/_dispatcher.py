@@ -421,8 +421,34 @@ class EventDispatcher:
         if not route.registrations and path != _RECORDED:
             return
         context = Context(database, data())
-        if path == _INLINE and route.plan is not None:
-            self._sync.run((name, args, {}, None, context))
+        plan = route.name_plan  # set when no handler is typed: each takes (name, instance)
+        if path == _INLINE and plan is not None:
+            # Sync mode, as in dispatch(): the handlers run now with the context set, unless
+            # this greenlet is running handlers already (then it waits, in queue order).
+            frames = self._frames
+            me = getcurrent()
+            if me in frames:
+                self._sync.run((name, args, {}, None, context))
+                return
+            frames[me] = None
+            try:
+                error = None
+                token = current_context.set(context)
+                try:
+                    for handler, _takes_event, registration in plan:
+                        try:
+                            handler(name, *args)
+                        except Exception as exc:
+                            error = self._failed(name, registration, exc, error, True)
+                finally:
+                    current_context.reset(token)
+                frame = frames[me]
+                if frame is not None:
+                    error = self._sync.finish(frame, error)
+            finally:
+                del frames[me]
+            if error is not None:
+                raise error
             return
         self._send(name, args, {}, route, context)
         if (self._mode or conf.current().mode) == "gevent":
