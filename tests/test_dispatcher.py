@@ -445,6 +445,28 @@ def test_keyboard_interrupt_and_system_exit_are_not_swallowed(
         sync.dispatch("a")
 
 
+@pytest.mark.parametrize("exc", [KeyboardInterrupt, SystemExit])
+def test_keyboard_interrupt_and_system_exit_leave_the_gevent_queue_intact(
+    queued: EventDispatcher, recorder: Recorder, exc: type[BaseException]
+) -> None:
+    def handler(name: str) -> None:
+        if name == "stop":
+            raise exc
+
+    queued.register("stop|after", handler)
+    queued.register("after", recorder)
+    queued.dispatch("stop")
+    queued.dispatch("after")
+    with pytest.raises(exc):
+        queued.clear_queue()
+    assert queued.pending() == 1  # not swallowed, and what followed still waits
+    queued.dispatch("stop")  # ...and the worker greenlet re-raises it in the main greenlet
+    with pytest.raises(exc):
+        gevent.sleep(0)
+    queued.clear_queue()
+    assert recorder.calls == [("after",)]
+
+
 # -- threads ---------------------------------------------------------------------------
 
 
