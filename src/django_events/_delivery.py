@@ -51,8 +51,10 @@ current_context: ContextVar[Context | None] = ContextVar("django_events_context"
 #: or the database alias whose commit it waited for (deliver to those handlers), and the
 #: producer's Context, if any.
 Pending: TypeAlias = tuple[str, tuple[Any, ...], dict[str, Any], "str | None", "Context | None"]
-#: Runs one event's handlers; with ``may_raise`` it may re-raise a handler's exception.
-Deliver: TypeAlias = Callable[[Pending, bool], None]
+#: Runs the events that ``pop`` hands out, in order, until it raises IndexError. Returns
+#: the first handler error (the one passed in, if any) when ``may_raise`` and the raise
+#: policy apply, after every event ran; the others are logged.
+Deliver: TypeAlias = Callable[[Callable[[], Pending], bool, "Exception | None"], "Exception | None"]
 
 # The real thread-local, lock and thread id, even under gevent's monkey-patching: queues
 # belong to OS threads (whose greenlets share one hub), not to greenlets.
@@ -90,10 +92,6 @@ class _ThreadQueue:
 
 class _Owner:
     """Lives in the owning thread's local storage: it dies with the thread."""
-
-
-def _log_extra_error(first: Exception, exc: Exception) -> None:
-    logger.error("another handler error while raising %r", first, exc_info=exc)
 
 
 class QueueSet:
@@ -165,21 +163,8 @@ class QueueSet:
                 queue.idle = gevent.event.Event()
             queue.idle.wait()
         queue.drainer, queue.drainer_thread = me, _get_ident()
-        error: Exception | None = None
-        pop, deliver = queue.items.popleft, self._deliver
         try:
-            while True:
-                try:
-                    item = pop()
-                except IndexError:  # empty
-                    return error
-                try:
-                    deliver(item, may_raise)
-                except Exception as exc:
-                    if error is None:
-                        error = exc
-                    else:
-                        _log_extra_error(error, exc)
+            return self._deliver(queue.items.popleft, may_raise, None)
         finally:
             queue.drainer, queue.drainer_thread = None, 0
             queue.lock.release()
@@ -262,12 +247,4 @@ class SyncRunner:
 
     def finish(self, frame: deque[Pending], error: Exception | None) -> Exception | None:
         """Run a frame's events in order; return the first error (RAISE_HANDLER_ERRORS)."""
-        while frame:
-            try:
-                self._deliver(frame.popleft(), True)
-            except Exception as exc:  # finish the frame first
-                if error is None:
-                    error = exc
-                else:
-                    _log_extra_error(error, exc)
-        return error
+        return self._deliver(frame.popleft, True, error)

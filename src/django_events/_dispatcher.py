@@ -98,8 +98,8 @@ class EventDispatcher:
         #: (a dispatch racing fake_events() or a settings change) is not remembered.
         self._path_version = 0
         self._path_lock = _allocate_lock()
-        self._queues = QueueSet(self._deliver)
-        self._sync = SyncRunner(self._deliver)
+        self._queues = QueueSet(self._deliver_all)
+        self._sync = SyncRunner(self._deliver_all)
         self._frames = self._sync.frames
         self._recorders: list[Recorder] = []
         _live.add(self)
@@ -526,39 +526,48 @@ class EventDispatcher:
 
         return wrapper
 
-    def _deliver(self, item: Pending, may_raise: bool) -> None:
-        """Run one event's handlers, resolved now: handlers removed since dispatch do not run."""
-        name, args, kwargs, alias, context = item
-        route = self._routes.get(name) or self._table.route(name)
-        steps: Sequence[Step] | None = route.plan
-        if (
-            steps is None
-            or alias is not None
-            or (
-                route.event_type is not None
-                and not (len(args) == 1 and not kwargs and type(args[0]) is route.event_type)
-            )
-        ):
-            steps = self._checked_steps(name, args, kwargs, route, alias, context)
-        token = None if context is None else current_context.set(context)
-        error: Exception | None = None
-        try:
-            # The same loop as in dispatch(), kept inline in both for speed.
-            for handler, takes_event, registration in steps:
-                try:
-                    if takes_event:
-                        handler(args[0])
-                    elif args or kwargs:
-                        handler(name, *args, **kwargs)
-                    else:
-                        handler(name)
-                except Exception as exc:
-                    error = self._failed(name, registration, exc, error, may_raise)
-        finally:
-            if token is not None:
-                current_context.reset(token)
-        if error is not None:
-            raise error
+    def _deliver_all(
+        self, pop: Callable[[], Pending], may_raise: bool, error: Exception | None
+    ) -> Exception | None:
+        """Run the events ``pop`` hands out (a queue, a sync frame) until it is empty, each
+        with its handlers resolved now: handlers removed since dispatch do not run.
+
+        Returns the first handler error to raise (with ``may_raise`` and the raise policy),
+        or ``error`` when one was passed in; every event runs first, other errors are logged.
+        """
+        routes, route_of = self._routes, self._table.route
+        while True:
+            try:
+                name, args, kwargs, alias, context = pop()
+            except IndexError:  # empty
+                return error
+            route = routes.get(name) or route_of(name)
+            steps: Sequence[Step] | None = route.plan
+            if (
+                steps is None
+                or alias is not None
+                or (
+                    route.event_type is not None
+                    and not (len(args) == 1 and not kwargs and type(args[0]) is route.event_type)
+                )
+            ):
+                steps = self._checked_steps(name, args, kwargs, route, alias, context)
+            token = None if context is None else current_context.set(context)
+            try:
+                # The same loop as in dispatch(), kept inline in both for speed.
+                for handler, takes_event, registration in steps:
+                    try:
+                        if takes_event:
+                            handler(args[0])
+                        elif args or kwargs:
+                            handler(name, *args, **kwargs)
+                        else:
+                            handler(name)
+                    except Exception as exc:
+                        error = self._failed(name, registration, exc, error, may_raise)
+            finally:
+                if token is not None:
+                    current_context.reset(token)
 
     def _checked_steps(
         self,
