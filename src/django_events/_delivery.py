@@ -140,33 +140,34 @@ class QueueSet:
     def drain_all(self) -> None:
         """Run every thread's pending events here (interpreter exit); errors are logged.
 
-        This thread's own queue waits for a drain under way in another of its greenlets (a
-        handler that yielded), which the hub then finishes: nothing is left at exit.
+        A drain under way in another greenlet of this thread (a handler that yielded) is
+        waited for, and the hub finishes it: nothing is left at exit.
         """
-        own = getattr(self.local, "queue", None)
         with self._lock:
             queues = list(self._queues)
         for queue in queues:
-            self._drain(queue, may_raise=False, wait=queue is own)
+            self._drain(queue, may_raise=False, wait=True)
 
     def _drain(self, queue: _ThreadQueue, may_raise: bool, wait: bool) -> Exception | None:
         me = getcurrent()
         while not queue.lock.acquire(False):
-            if queue.stranded and self._take_over(queue):
-                break  # the lock stays held: by this drain now
-            if queue.drainer is me or queue.drainer_thread != _get_ident() or not wait:
+            mine = queue.drainer_thread == _get_ident()
+            if wait and mine and queue.drainer is not me:
+                # Another greenlet of this thread is draining (its handler yielded): wait.
+                if queue.idle is None:
+                    queue.idle = gevent.event.Event()
+                queue.idle.wait()
+            elif queue.stranded and not mine and self._take_over(queue):
+                break  # the holder's thread ended: the lock is this drain's now
+            else:
                 # A handler calling clear_queue(), or another thread's drain: that drain
                 # runs the rest, in order.
                 return None
-            # Another greenlet of this thread is draining (its handler yielded): wait.
-            if queue.idle is None:
-                queue.idle = gevent.event.Event()
-            queue.idle.wait()
         queue.drainer, queue.drainer_thread = me, _get_ident()
         try:
             return self._deliver(queue.items.popleft, may_raise, None)
         finally:
-            queue.drainer, queue.drainer_thread = None, 0
+            queue.drainer, queue.drainer_thread, queue.stranded = None, 0, False
             queue.lock.release()
             idle, queue.idle = queue.idle, None
             if idle is not None:
