@@ -632,6 +632,14 @@ def test_pending_events_are_drained_at_the_end_of_each_request(recorder: Recorde
     assert dispatcher.pending() == 0
 
 
+def script_output(script: str) -> list[str]:
+    """The lines a Python script prints, run in a process of its own to its end."""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    return result.stdout.splitlines()
+
+
 def test_pending_events_are_drained_at_interpreter_exit(tmp_path: Path) -> None:
     script = textwrap.dedent(
         """
@@ -646,10 +654,7 @@ def test_pending_events_are_drained_at_interpreter_exit(tmp_path: Path) -> None:
         print("exiting with", Dispatcher.pending(), "pending", flush=True)
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
-    )
-    assert result.stdout.splitlines() == [
+    assert script_output(script) == [
         "exiting with 2 pending",
         "handled exit::one 1",
         "handled exit::two 2",
@@ -675,10 +680,7 @@ def test_exit_waits_for_a_handler_that_yielded_and_runs_what_follows() -> None:
         print("exiting with", Dispatcher.pending(), "pending", flush=True)
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
-    )
-    assert result.stdout.splitlines() == [
+    assert script_output(script) == [
         "handling exit::a",
         "exiting with 1 pending",
         "handled exit::a",

@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.util import find_spec
-from typing import Final
+from typing import Any, Final
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS
@@ -294,11 +294,7 @@ class HandlerTable:
         generation = self._generation
         matching = tuple(r for r in self._registrations if r.matches(name))
         found = Route(matching) if matching else NO_ROUTE
-        with self._lock:
-            if generation == self._generation:
-                if len(self._cache) >= self._cache_size:
-                    self._cache.clear()
-                self._cache[name] = found
+        self._remember(self._cache, name, found, generation)
         return found
 
     @property
@@ -317,12 +313,17 @@ class HandlerTable:
         route = self.route(name)
         fits = route.event_type is None or route.event_type is cls
         found = (name, route, route.plan if fits else None)
+        self._remember(self._class_cache, cls, found, generation)
+        return found
+
+    def _remember(self, cache: dict[Any, Any], key: object, value: object, generation: int) -> None:
+        """Cache ``value`` unless the registry changed since ``generation`` (it was resolved
+        against an older one); a full cache is emptied first."""
         with self._lock:
             if generation == self._generation:
-                if len(self._class_cache) >= self._cache_size:
-                    self._class_cache.clear()
-                self._class_cache[cls] = found
-        return found
+                if len(cache) >= self._cache_size:
+                    cache.clear()
+                cache[key] = value
 
     def add(self, *registrations: Registration) -> None:
         """Add registrations; one that is already there (same target and handler) is kept once."""
