@@ -13,12 +13,11 @@ from typing import Any, TypeVar, overload
 
 from django.core.signals import request_finished
 from django.db import transaction
-from gevent.monkey import get_original
 from greenlet import getcurrent
 from typing_extensions import ParamSpec
 
 from . import conf
-from ._delivery import Context, Pending, QueueSet, SyncRunner, current_context
+from ._delivery import Context, Pending, QueueSet, SyncRunner, _allocate_lock, current_context
 from ._events import Event
 from ._payload import encode
 from ._routing import (
@@ -44,8 +43,6 @@ _E = TypeVar("_E", bound=Event)
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 _live: weakref.WeakSet[EventDispatcher] = weakref.WeakSet()
-# A real lock even when gevent has monkey-patched threading (it guards no switch).
-_allocate_lock = get_original("_thread", "allocate_lock")
 
 #: Sees every dispatch (name, args, kwargs) before it is routed; returns True to keep the
 #: event from its handlers. django_events.testing installs these (capture, fake, mocks).
@@ -695,6 +692,12 @@ def get_dispatcher(value: object) -> EventDispatcher:
 def live_dispatchers() -> list[EventDispatcher]:
     """Every EventDispatcher instance that is still referenced."""
     return list(_live)
+
+
+def live_registrations() -> Iterator[Registration]:
+    """The registrations of every live EventDispatcher (system checks, the task worker)."""
+    for live in live_dispatchers():
+        yield from live.registrations
 
 
 def _forget_paths() -> None:

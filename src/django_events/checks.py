@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, register
 
 from . import conf
-from ._dispatcher import live_dispatchers
+from ._dispatcher import live_registrations
 from ._models import ACTIONS, QUEUEABLE_ACTIONS, model_event_name, observer_app_problems
 
 __all__ = [
@@ -56,8 +56,7 @@ def check_after_commit_aliases(
             hint=f"Use one of {', '.join(map(repr, settings.DATABASES))} in using=...",
             id="django_events.E007",
         )
-        for live in live_dispatchers()
-        for registration in live.registrations
+        for registration in live_registrations()
         if registration.using is not None and registration.using not in settings.DATABASES
     ]
 
@@ -69,8 +68,7 @@ def check_queued_handlers(
     """``django_events.E008``: the task backend would refuse a queued handler's queue or priority."""
     queued = dict.fromkeys(
         (registration.label, registration.queue)
-        for live in live_dispatchers()
-        for registration in live.registrations
+        for registration in live_registrations()
         if registration.queue is not None
     )
     messages: list[CheckMessage] = []
@@ -109,8 +107,7 @@ def check_queued_model_events(
     worker cannot load (creating, updating, deleting, deleted)."""
     patterns = [
         registration
-        for live in live_dispatchers()
-        for registration in live.registrations
+        for registration in live_registrations()
         if registration.queue is not None and isinstance(registration.target, str)
     ]
     names = [

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from django.utils import timezone
 
-from ._dispatcher import drain_this_thread, live_dispatchers
+from ._dispatcher import drain_this_thread, live_registrations
 from ._payload import decode
 from ._routing import DEFAULT_QUEUE, QueueOptions, Registration
 from .exceptions import RefusedTask
@@ -69,15 +69,14 @@ def placement_problem(options: QueueOptions) -> str | None:
 
 
 def _registered(handler: str, target: str, name: str) -> Registration:
-    for dispatcher in live_dispatchers():
-        for registration in dispatcher.registrations:
-            if (
-                registration.queue is not None
-                and registration.label == handler
-                and registration.target_key == target
-                and registration.matches(name)
-            ):
-                return registration
+    for registration in live_registrations():
+        if (
+            registration.queue is not None
+            and registration.label == handler
+            and registration.target_key == target
+            and registration.matches(name)
+        ):
+            return registration
     raise RefusedTask(
         f"refused a task for handler {handler!r}, target {target!r} and event {name!r}: this process "
         "registered no queued handler of that path and target for that event"
