@@ -83,51 +83,58 @@ def test_mode_follows_the_setting(recorder: Recorder) -> None:
     assert len(recorder.calls) == 3
 
 
-def test_a_dispatch_before_settings_are_configured_does_not_fix_the_mode(recorder: Recorder) -> None:
+def test_a_dispatcher_made_before_settings_are_configured_follows_them(recorder: Recorder) -> None:
     from django.conf import settings as django_settings
     from django.utils.functional import empty
 
+    from django_events._dispatcher import settle_all
+
     settings: Any = django_settings  # the LazySettings wrapper (typed as Settings)
-    follower = EventDispatcher()
-    follower.register("a", recorder)
     with override_settings(DJANGO_EVENTS={"MODE": "sync"}):
         configured = settings._wrapped
         settings._wrapped = empty  # as before settings.configure(): the default mode applies
+        conf.reset(setting="DJANGO_EVENTS")  # ...and nothing was read from them yet
         try:
+            follower = EventDispatcher()
+            follower.register("a", recorder)
             follower.dispatch("a")
             assert follower.pending() == 1
         finally:
             settings._wrapped = configured  # as settings.configure() does: no signal is sent
-        follower.dispatch("a")  # MODE "sync" now: inline
+        follower.dispatch("a")  # MODE "sync" now: inline, though nothing told the dispatcher
         assert recorder.calls == [("a",)]
-        follower.clear_queue()
+        settle_all()  # as AppConfig.ready() does: the mode is chosen once now
+        follower.dispatch("a")
         assert recorder.calls == [("a",), ("a",)]
+        follower.clear_queue()
+        assert recorder.calls == [("a",), ("a",), ("a",)]
 
 
-@override_settings(DJANGO_EVENTS={"MODE": "sync"})
-def test_a_path_worked_out_while_a_fake_starts_is_not_remembered(
-    recorder: Recorder, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    follower = EventDispatcher()  # follows the setting: its path is worked out on first use
+@override_settings(DJANGO_EVENTS={"MODE": "gevent"})
+def test_a_fake_holds_while_other_threads_choose_the_mode_again(recorder: Recorder) -> None:
+    follower = EventDispatcher()
     follower.register("x", recorder)
-    real, reached, go = conf.current, threading.Event(), threading.Event()
+    stop = threading.Event()
 
-    def slow_current() -> conf.EventSettings:
-        if threading.current_thread().name == "racing":  # pragma: no branch - a guard; only it calls this
-            reached.set()  # paused in the middle of working out the path
-            assert go.wait(5)
-        return real()
+    def settle_again() -> None:  # as setting changes in other threads would
+        while not stop.is_set():
+            follower.settle()
 
-    monkeypatch.setattr(conf, "current", slow_current)
-    racing = threading.Thread(target=lambda: follower.dispatch("x"), name="racing")
+    racing = threading.Thread(target=settle_again)
     racing.start()
-    assert reached.wait(5)
-    with fake_events(dispatcher=follower) as faked:
-        go.set()
+    try:
+        for _ in range(200):
+            with fake_events(dispatcher=follower) as faked:
+                follower.dispatch("x")
+            assert faked.names == ["x"]
+    finally:
+        stop.set()
         racing.join(5)
-        follower.dispatch("x")  # faked: recorded, kept from the handler
-        assert faked.names == ["x"]
-    assert recorder.calls == [("x",)]  # only the racing dispatch, which started before the fake
+    assert recorder.calls == []
+    assert follower.mode == "gevent"
+    follower.dispatch("x")
+    follower.clear_queue()
+    assert recorder.calls == [("x",)]
 
 
 def test_bad_mode_is_rejected() -> None:
@@ -692,10 +699,10 @@ def test_exit_waits_for_a_handler_that_yielded_and_runs_what_follows() -> None:
 def test_exit_drain_logs_errors_and_runs_everything(
     failing: Failing, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from django_events._dispatcher import _drain_all_at_exit
+    from django_events.delivery.gevent import drain_at_exit
 
     d, seen = failing
-    _drain_all_at_exit()  # must not raise: nobody could catch it at exit
+    drain_at_exit()  # must not raise: nobody could catch it at exit
     assert seen == ["bad", "good"]
     assert d.pending() == 0
     assert "handler tests.test_dispatcher.explode failed for event 'bad'" in caplog.text
@@ -715,14 +722,14 @@ def test_request_end_drains_every_dispatcher_then_raises(recorder: Recorder) -> 
 
 
 def test_exit_drain_runs_every_threads_queue(queued: EventDispatcher, recorder: Recorder) -> None:
-    from django_events._dispatcher import _drain_all_at_exit
+    from django_events.delivery.gevent import drain_at_exit
 
     queued.register("a", recorder)
     queued.dispatch("a", "main")
     thread = threading.Thread(target=lambda: queued.dispatch("a", "thread"))
     thread.start()
     thread.join(5)
-    _drain_all_at_exit()
+    drain_at_exit()
     assert sorted(recorder.calls) == [("a", "main"), ("a", "thread")]
     assert queued.pending() == 0
 

@@ -562,7 +562,7 @@ CASES = [
         ),
         TypeError,
         "Retried: unknown class keyword(s) retry; "
-        "EventListener subclasses take dispatcher=, queue=, priority= and retries=",
+        "EventListener subclasses take dispatcher=, after_commit=, using=, queue=, priority= and retries=",
     ),
     Case(
         'SignalToEvent(signal, event="shop.saved", dispatcher="default")',

@@ -8,8 +8,12 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from django_events import Event, EventDispatcher, InvalidPattern
-from django_events._routing import HandlerTable, Registration, check_target, describe, handler_label
+from django_events._options import Options
+from django_events._routing import HandlerTable, Registration, check_target, handler_label
+from django_events.exceptions import describe
 from tests.conftest import Recorder
+
+QUEUED = Options.parse({"queue": True})
 
 
 class Ping(Event):
@@ -185,36 +189,27 @@ def test_resolution_racing_a_registration_is_not_cached(by_class: bool) -> None:
     assert [r.handler for r in resolve()] == [noop, other]
 
 
-def test_typed_names_follow_registrations() -> None:
-    table = HandlerTable()
-    assert table.typed_names == frozenset()
-    table.add(Registration.create(Ping, noop))
-    assert table.typed_names == {Ping.event_name}
-    table.remove(lambda r: False)
-    assert table.typed_names == frozenset()
-
-
 def test_queued_handlers_need_the_task_framework(monkeypatch: pytest.MonkeyPatch) -> None:
     # As on Django < 6.0 without the django-tasks backport: neither module can be found.
-    monkeypatch.setattr("django_events._routing.find_spec", lambda name: None)
+    monkeypatch.setattr("django_events.delivery.tasks.find_spec", lambda name: None)
     with pytest.raises(
         ImproperlyConfigured,
         match=r"handler tests.test_routing.noop cannot be queued: .*"
         r"built into Django 6.0\+; before that, pip install 'django-events\[tasks\]'",
     ):
-        Registration.create("shop.*", noop, queue=True)
+        Registration.create("shop.*", noop, QUEUED)
     Registration.create("shop.*", noop)  # in-process handlers do not need it
 
 
 def test_queued_handlers_must_be_module_level_functions() -> None:
     with pytest.raises(TypeError, match=r"handler functools.partial\(.*\) \(partial\) cannot be queued: a"):
-        Registration.create("shop.*", functools.partial(noop, 1), queue=True)
+        Registration.create("shop.*", functools.partial(noop, 1), QUEUED)
     with pytest.raises(TypeError, match=r"handler <bound method Recorder.__call__ .*\(method\) cannot be"):
-        Registration.create("shop.*", Recorder().__call__, queue=True)
+        Registration.create("shop.*", Recorder().__call__, QUEUED)
     with pytest.raises(
         TypeError, match=r"handler <tests.conftest.Recorder object at .*> \(Recorder\) cannot"
     ):
-        Registration.create("shop.*", Recorder(), queue=True)
+        Registration.create("shop.*", Recorder(), QUEUED)
 
     def script_handler(name: str) -> None: ...
 
@@ -222,4 +217,4 @@ def test_queued_handlers_must_be_module_level_functions() -> None:
     with pytest.raises(
         TypeError, match=r"handler __main__.script_handler cannot be queued: it is defined in"
     ):
-        Registration.create("shop.*", script_handler, queue=True)
+        Registration.create("shop.*", script_handler, QUEUED)

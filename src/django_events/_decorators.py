@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Concatenate, Generic, TypeVar, overload
 
-from typing_extensions import ParamSpec
+from typing_extensions import ParamSpec, Unpack
 
 from ._dispatcher import EventDispatcher, get_dispatcher, live_dispatchers
 from ._events import Event
-from ._routing import Target, check_commit_options, check_queue_options, check_target
+from ._options import HandlerOptions, Options
+from ._routing import Target, check_target
 
 __all__ = ["off", "on"]
 
@@ -22,18 +23,13 @@ _E3 = TypeVar("_E3", bound=Event)
 
 
 class _Subscribe:
-    def __init__(
-        self,
-        targets: tuple[Target, ...],
-        dispatcher: EventDispatcher | None,
-        options: dict[str, Any],
-    ) -> None:
+    def __init__(self, targets: tuple[Target, ...], dispatcher: EventDispatcher, options: Options) -> None:
         self._targets = targets
-        self._dispatcher = get_dispatcher(dispatcher)
+        self._dispatcher = dispatcher
         self._options = options
 
     def _register(self, handler: Callable[..., object]) -> None:
-        self._dispatcher.register_many(self._targets, handler, **self._options)
+        self._dispatcher.add(self._targets, handler, self._options)
 
 
 class OnEvent(_Subscribe, Generic[_E]):
@@ -54,15 +50,7 @@ class OnPattern(_Subscribe):
 
 @overload
 def on(
-    event: type[_E1],
-    /,
-    *,
-    dispatcher: EventDispatcher | None = None,
-    after_commit: bool = False,
-    using: str | None = None,
-    queue: bool | str = False,
-    priority: int | None = None,
-    retries: int = 0,
+    event: type[_E1], /, *, dispatcher: EventDispatcher | None = None, **options: Unpack[HandlerOptions]
 ) -> OnEvent[_E1]: ...
 @overload
 def on(
@@ -71,11 +59,7 @@ def on(
     /,
     *,
     dispatcher: EventDispatcher | None = None,
-    after_commit: bool = False,
-    using: str | None = None,
-    queue: bool | str = False,
-    priority: int | None = None,
-    retries: int = 0,
+    **options: Unpack[HandlerOptions],
 ) -> OnEvent[_E1 | _E2]: ...
 @overload
 def on(
@@ -85,11 +69,7 @@ def on(
     /,
     *,
     dispatcher: EventDispatcher | None = None,
-    after_commit: bool = False,
-    using: str | None = None,
-    queue: bool | str = False,
-    priority: int | None = None,
-    retries: int = 0,
+    **options: Unpack[HandlerOptions],
 ) -> OnEvent[_E1 | _E2 | _E3]: ...
 @overload
 def on(
@@ -97,40 +77,24 @@ def on(
     /,
     *more: type[Event],
     dispatcher: EventDispatcher | None = None,
-    after_commit: bool = False,
-    using: str | None = None,
-    queue: bool | str = False,
-    priority: int | None = None,
-    retries: int = 0,
+    **options: Unpack[HandlerOptions],
 ) -> OnEvent[Event]: ...
 @overload
 def on(
-    pattern: str,
-    /,
-    *more: str,
-    dispatcher: EventDispatcher | None = None,
-    after_commit: bool = False,
-    using: str | None = None,
-    queue: bool | str = False,
-    priority: int | None = None,
-    retries: int = 0,
+    pattern: str, /, *more: str, dispatcher: EventDispatcher | None = None, **options: Unpack[HandlerOptions]
 ) -> OnPattern: ...
 def on(
     target: Target,
     /,
     *more: Target,
     dispatcher: EventDispatcher | None = None,
-    after_commit: bool = False,
-    using: str | None = None,
-    queue: bool | str = False,
-    priority: int | None = None,
-    retries: int = 0,
+    **options: Unpack[HandlerOptions],
 ) -> OnEvent[Any] | OnPattern:
     """Decorator: call the function for events matching the targets; returns it unchanged.
 
     ``@on(OrderPaid)`` calls ``handler(event)``; ``@on("events::db::.*::created")`` calls
-    ``handler(name, *args, **kwargs)`` for every name the regex fully matches. Patterns are
-    checked here, so a bad regex fails at import of the module that declares it.
+    ``handler(name, *args, **kwargs)`` for every name the regex fully matches. Patterns and
+    options are checked here, so a bad one fails at import of the module that declares it.
     ``after_commit=True`` delivers only when the surrounding transaction commits (on the
     database alias ``using``, default ``"default"``), and never when it rolls back.
     ``queue=True`` (or a queue name) runs the handler in a task worker, one task per event,
@@ -143,19 +107,11 @@ def on(
             f"on() takes either Event classes or regex strings, not both: {targets!r}; "
             "their handlers are called differently (event) vs (name, *args, **kwargs)"
         )
-    get_dispatcher(dispatcher)  # a bad dispatcher= fails here
-    check_commit_options(after_commit, using)  # bad options fail here, before any handler
-    check_queue_options(queue, priority, retries)
-    options: dict[str, Any] = {
-        "after_commit": after_commit,
-        "using": using,
-        "queue": queue,
-        "priority": priority,
-        "retries": retries,
-    }
+    chosen = get_dispatcher(dispatcher)
+    parsed = Options.parse(options)
     if isinstance(targets[0], str):
-        return OnPattern(targets, dispatcher, options)
-    return OnEvent(targets, dispatcher, options)
+        return OnPattern(targets, chosen, parsed)
+    return OnEvent(targets, chosen, parsed)
 
 
 def off(handler: Callable[..., object], *, dispatcher: EventDispatcher | None = None) -> int:

@@ -1,71 +1,54 @@
-"""``EventDispatcher``: registration, dispatch, modes and the handler error policy."""
+"""``EventDispatcher``: registration, routing, the checks of ``dispatch``, and the drain API.
+
+A dispatch reads top-down: the name (or the Event instance's class) is looked up once in
+the handler table's cache, and the route's groups go to their delivery strategies (see
+``django_events.delivery``); this module knows nothing of tests, tasks or transactions.
+"""
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import functools
 import inspect
-import logging
 import weakref
 from collections.abc import Callable, Coroutine, Iterator, Sequence
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from django.core.signals import request_finished
-from django.db import transaction
-from greenlet import getcurrent
-from typing_extensions import ParamSpec
+from gevent.monkey import get_original
+from typing_extensions import ParamSpec, Unpack
 
-from . import conf
-from ._delivery import Context, Pending, QueueSet, SyncRunner, _allocate_lock, current_context
+from . import _events, conf
 from ._events import Event
-from ._payload import encode
-from ._routing import (
-    HandlerTable,
-    Registration,
-    Route,
-    Step,
-    Target,
-    check_commit_options,
-    check_handler,
-    check_queue_options,
-    check_target,
-    describe,
-)
+from ._options import HandlerOptions, Options
+from ._routing import HandlerTable, Registration, Route, Target, check_handler, check_target
+from ._running import Context, Step
+from .delivery import Delivery, ModeDelivery, gevent, inline
+from .delivery.recording import Recorder, RecordingDelivery, kept
+from .exceptions import describe, is_whole
 
-__all__ = ["EventDispatcher", "dispatcher"]
+if TYPE_CHECKING:
+    from ._legacy import LegacyDispatcherMethods as _LegacyNames
+else:
+    _LegacyNames = object  # RegisterHandler, Dispatch, ...: _legacy adds them at import
 
-logger = logging.getLogger("django_events")
+__all__ = ["EventDispatcher", "dispatcher", "get_dispatcher", "live_dispatchers"]
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 _E = TypeVar("_E", bound=Event)
-_F = TypeVar("_F", bound=Callable[..., Any])
 
+_allocate_lock = get_original("_thread", "allocate_lock")
 _live: weakref.WeakSet[EventDispatcher] = weakref.WeakSet()
 
-#: Sees every dispatch (name, args, kwargs) before it is routed; returns True to keep the
-#: event from its handlers. django_events.testing installs these (capture, fake, mocks).
-Recorder = Callable[[str, tuple[Any, ...], dict[str, Any]], bool]
 
-# How a dispatch with a plain route goes (EventDispatcher._path): worked out on first use
-# and again after the mode, the setting or the recorders change.
-_UNKNOWN, _INLINE, _QUEUE, _RECORDED = 0, 1, 2, 3
-
-
-def _whole(value: object) -> bool:
-    """An int, and not a bool (``True`` is an int to Python, never a count to a user)."""
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-class EventDispatcher:
+class EventDispatcher(_LegacyNames):
     """Routes dispatched events to the handlers registered for them.
 
-    ``mode`` is ``"gevent"`` (queue the event; a worker greenlet runs its handlers when
-    the hub gets control, and pending events are drained at ``clear_queue()``, at the end
-    of each request and at exit) or ``"sync"`` (run them before ``dispatch`` returns).
-    ``None`` follows ``DJANGO_EVENTS["MODE"]``. ``raise_handler_errors=None`` follows
-    ``DJANGO_EVENTS["RAISE_HANDLER_ERRORS"]``.
+    ``mode`` is ``"gevent"`` (queue the event; the thread's worker greenlet runs its
+    handlers when the hub gets control, and pending events are drained at
+    ``clear_queue()``, at the end of each request and at exit) or ``"sync"`` (run them
+    before ``dispatch`` returns). ``None`` follows ``DJANGO_EVENTS["MODE"]``.
+    ``raise_handler_errors=None`` follows ``DJANGO_EVENTS["RAISE_HANDLER_ERRORS"]``.
     """
 
     def __init__(
@@ -83,22 +66,20 @@ class EventDispatcher:
             raise TypeError(
                 f"raise_handler_errors must be a bool or None, got {describe(raise_handler_errors)}"
             )
-        if not _whole(cache_size) or cache_size < 1:
+        if not is_whole(cache_size) or cache_size < 1:
             raise ValueError(f"cache_size must be a whole number >= 1, got {describe(cache_size)}")
         self._mode = mode
         self._raise = raise_handler_errors
         self._table = HandlerTable(cache_size)
         self._routes = self._table.cache
         self._class_routes = self._table.class_cache
-        self._path = _UNKNOWN
-        #: Bumped whenever the path must be worked out again: a path computed before a bump
-        #: (a dispatch racing fake_events() or a settings change) is not remembered.
-        self._path_version = 0
-        self._path_lock = _allocate_lock()
-        self._queues = QueueSet(self._deliver_all)
-        self._sync = SyncRunner(self._deliver_all)
-        self._frames = self._sync.frames
         self._recorders: list[Recorder] = []
+        self._lock = _allocate_lock()
+        #: How the mode delivers immediate handlers, and the same behind any recorders.
+        self._mode_delivery: ModeDelivery = inline.DELIVERY
+        self._delivery: Delivery = inline.DELIVERY
+        self._send: Callable[..., Exception | None] = inline.DELIVERY.send
+        self.settle()
         _live.add(self)
 
     def __repr__(self) -> str:
@@ -109,42 +90,40 @@ class EventDispatcher:
         """The mode in force: this dispatcher's own, else the setting's."""
         return self._mode or conf.current().mode
 
+    def raises(self) -> bool:
+        """Whether a handler's error is raised to the caller (else logged)."""
+        return self._raise if self._raise is not None else conf.current().raise_handler_errors
+
+    def settle(self) -> None:
+        """Choose the delivery of immediate handlers again (the mode, the setting or the
+        recorders changed). Until Django's settings are configured (and valid), a
+        dispatcher that follows them decides at each dispatch."""
+        with self._lock:
+            if self._mode is None and not conf.valid():
+                # Not configured yet, or a bad setting (reported by the checks; at first use
+                # dispatch raises ImproperlyConfigured).
+                self._mode_delivery = self._delivery = _FOLLOWING
+            else:
+                self._mode_delivery = gevent.DELIVERY if self.mode == "gevent" else inline.DELIVERY
+                self._delivery = (
+                    RecordingDelivery(self._recorders, self._mode_delivery)
+                    if self._recorders
+                    else self._mode_delivery
+                )
+            self._send = self._delivery.send
+
     # -- registration -----------------------------------------------------------------
 
     @overload
     def register(
-        self,
-        target: type[_E],
-        handler: Callable[[_E], object],
-        *,
-        after_commit: bool = False,
-        using: str | None = None,
-        queue: bool | str = False,
-        priority: int | None = None,
-        retries: int = 0,
+        self, target: type[_E], handler: Callable[[_E], object], **options: Unpack[HandlerOptions]
     ) -> None: ...
     @overload
     def register(
-        self,
-        target: str,
-        handler: Callable[..., object],
-        *,
-        after_commit: bool = False,
-        using: str | None = None,
-        queue: bool | str = False,
-        priority: int | None = None,
-        retries: int = 0,
+        self, target: str, handler: Callable[..., object], **options: Unpack[HandlerOptions]
     ) -> None: ...
     def register(
-        self,
-        target: Target,
-        handler: Callable[..., object],
-        *,
-        after_commit: bool = False,
-        using: str | None = None,
-        queue: bool | str = False,
-        priority: int | None = None,
-        retries: int = 0,
+        self, target: Target, handler: Callable[..., object], **options: Unpack[HandlerOptions]
     ) -> None:
         """Call ``handler`` for events matching ``target``.
 
@@ -161,26 +140,10 @@ class EventDispatcher:
         framework instead: each event is enqueued as a task, with ``priority``, and
         retried up to ``retries`` times when the handler raises.
         """
-        self.register_many(
-            (target,),
-            handler,
-            after_commit=after_commit,
-            using=using,
-            queue=queue,
-            priority=priority,
-            retries=retries,
-        )
+        self.add((target,), handler, Options.parse(options))
 
     def register_many(
-        self,
-        targets: tuple[Target, ...],
-        handler: Callable[..., object],
-        *,
-        after_commit: bool = False,
-        using: str | None = None,
-        queue: bool | str = False,
-        priority: int | None = None,
-        retries: int = 0,
+        self, targets: Sequence[Target], handler: Callable[..., object], **options: Unpack[HandlerOptions]
     ) -> None:
         """Register ``handler`` for each target, all or none (every target is checked first)."""
         if not isinstance(targets, (tuple, list)):
@@ -188,24 +151,12 @@ class EventDispatcher:
                 f"register_many() takes a tuple or list of targets, got {describe(targets)}; "
                 "use register() for one"
             )
-        # Checked here too, so that bad input fails even with no targets.
-        check_handler(handler)
-        check_commit_options(after_commit, using)
-        check_queue_options(queue, priority, retries)
-        self._table.add(
-            *(
-                Registration.create(
-                    t,
-                    handler,
-                    after_commit=after_commit,
-                    using=using,
-                    queue=queue,
-                    priority=priority,
-                    retries=retries,
-                )
-                for t in targets
-            )
-        )
+        self.add(targets, handler, Options.parse(options))
+
+    def add(self, targets: Sequence[Target], handler: Callable[..., object], options: Options) -> None:
+        """Register ``handler`` for each target with options already parsed (``Options.parse``)."""
+        check_handler(handler)  # even with no targets
+        self._table.add(*(Registration.create(target, handler, options) for target in targets))
 
     def unregister(self, target: Target, handler: Callable[..., object]) -> bool:
         """Remove ``handler`` from ``target``; return whether it was registered there."""
@@ -221,7 +172,8 @@ class EventDispatcher:
         return self._table.remove(lambda r: r.handler != handler)
 
     def resolve(self, name: str) -> tuple[Registration, ...]:
-        """The registrations an event called ``name`` reaches, in the order they run."""
+        """The registrations an event called ``name`` reaches, in the order they run:
+        immediate, then after-commit, then queued."""
         if not isinstance(name, str):
             raise TypeError(f"resolve() expects an event name (str), got {describe(name)}")
         return self._table.resolve(name)
@@ -252,15 +204,26 @@ class EventDispatcher:
     def dispatch(self, event: str, /, *args: Any, **kwargs: Any) -> None: ...
     def dispatch(self, event: object, /, *args: Any, **kwargs: Any) -> None:
         """Dispatch an Event instance, or a name with arguments for its handlers."""
-        # The hot path: one dict lookup, then the route's plan runs inline or is queued.
+        # The hot path: one lookup, then the mode runs or queues the route's handlers.
         if type(event) is str:
-            name = event
-            route = self._routes.get(name) or self._table.route(name)
-            plan = route.name_plan
-        elif (known := self._class_routes.get(type(event))) is not None and not args and not kwargs:
-            name, route, plan = known  # an instance of an Event class dispatched before
-            args = (event,)
-        elif isinstance(event, Event):
+            route = self._routes.get(event) or self._table.route(event)
+            steps = route.name_steps
+            if steps is None:
+                self._send_route(event, args, kwargs, route, None, by_name=True)
+                return
+            error = self._send(self, steps, event, args, kwargs, None)
+        else:
+            known = self._class_routes.get(type(event))
+            if known is None or known[2] is None or args or kwargs:
+                self._dispatch_other(event, args, kwargs)
+                return
+            error = self._send(self, known[2], known[0], (event,), kwargs, None)
+        if error is not None:
+            raise error
+
+    def _dispatch_other(self, event: object, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Everything but a plain name or an instance of an Event class dispatched before."""
+        if isinstance(event, Event):
             if args or kwargs:
                 raise TypeError(
                     f"dispatch() of an Event instance takes no other arguments, got "
@@ -271,16 +234,19 @@ class EventDispatcher:
                     "dispatch() of an instance of the Event base class: subclass Event, "
                     "as in class OrderPaid(Event): ..."
                 )
-            args = (event,)
             if type(event)._legacy_init:  # its own __init__ may name each instance: not cached
                 name = event.event_name
-                route = self._routes.get(name) or self._table.route(name)
-                plan = route.plan if route.event_type in (None, type(event)) else None
-            else:
-                name, route, plan = self._table.class_route(type(event))
+                self._send_route(name, (event,), {}, self._table.route(name), None, by_name=False)
+                return
+            name, route, steps = self._table.class_route(type(event))
+            if steps is None:
+                self._send_route(name, (event,), {}, route, None, by_name=False)
+                return
+            error = self._send(self, steps, name, (event,), {}, None)
+            if error is not None:
+                raise error
         elif isinstance(event, str):
             self.dispatch(str(event), *args, **kwargs)
-            return
         else:
             hint = ""
             if isinstance(event, type) and issubclass(event, Event):
@@ -288,210 +254,136 @@ class EventDispatcher:
             raise TypeError(
                 f"dispatch() expects an event name (str) or an Event instance, got {describe(event)}{hint}"
             )
-        if plan is not None:
-            path = self._path or self._find_path()
-            if path == _INLINE:
-                # Sync mode: run the plan now, unless this greenlet is running handlers
-                # already; then the event waits for the current event's (queue order).
-                frames = self._frames
-                me = getcurrent()
-                if me in frames:
-                    self._sync.run((name, args, kwargs, None, None))
-                    return
-                frames[me] = None  # no event waiting yet
-                try:
-                    error = None
-                    for handler, takes_event, registration in plan:
-                        try:
-                            if takes_event:
-                                handler(args[0])
-                            elif args or kwargs:
-                                handler(name, *args, **kwargs)
-                            else:  # a bare name: a plain call is cheaper than unpacking nothing
-                                handler(name)
-                        except Exception as exc:
-                            error = self._failed(name, registration, exc, error, True)
-                    frame = frames[me]
-                    if frame is not None:
-                        error = self._sync.finish(frame, error)
-                finally:
-                    del frames[me]
-                if error is not None:
-                    raise error
-                return
-            if path == _QUEUE:
-                if plan:
-                    # QueueSet.put, inline: this is gevent mode's hot path.
-                    queues = self._queues
-                    try:
-                        queue = queues.local.queue
-                    except AttributeError:
-                        queue = queues.adopt()
-                    queue.items.append((name, args, kwargs, None, None))
-                    if queue.worker is None or queue.worker_hub.loop is None:
-                        queues.start_worker(queue)
-                return
-        elif type(event) is str and name in self._table.typed_names:
-            _check_typed_targets(name, route.registrations, args, kwargs)
-        self._send(name, args, kwargs, route, None)
 
-    def _find_path(self) -> int:
-        """How plain routes are dispatched now; remembered until the mode or recorders change."""
-        version = self._path_version
-        if self._recorders:
-            path = _RECORDED
-        else:
-            path = _INLINE if (self._mode or conf.current().mode) == "sync" else _QUEUE
-        if self._mode is not None or conf.settled():
-            with self._path_lock:
-                if version == self._path_version:
-                    self._path = path
-        return path
-
-    def _forget_path(self) -> None:
-        """The mode, the setting or the recorders changed: work the path out again."""
-        with self._path_lock:
-            self._path_version += 1
-            self._path = _UNKNOWN
-
-    def _send(
+    def _send_route(
         self,
         name: str,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         route: Route,
         context: Context | None,
+        *,
+        by_name: bool,
     ) -> None:
-        if self._recorders and self._recorded(name, args, kwargs):
-            return
-        payload = encode(args, kwargs, where=f"event {name!r}") if route.queued else None
-        try:
-            if route.immediate:
-                self._enqueue((name, args, kwargs, None, context))
-        finally:  # a handler that raised (RAISE_HANDLER_ERRORS, sync mode) stops no other delivery
-            if route.deferred:
-                # At dispatch time, in the dispatching thread: the transaction is this thread's.
-                event_alias = context.database if context is not None else None
-                for alias in dict.fromkeys(r.commit_alias(event_alias) for r in route.deferred):
-                    transaction.on_commit(
-                        self._on_commit((name, args, kwargs, alias, context)),
-                        using=alias,
-                        robust=True,  # a failing handler must not stop other on_commit callbacks
+        """Send each group of a route to its strategy, in rank order; raise the first handler
+        error (with the raise policy) once every group was sent."""
+        if by_name:
+            for target in route.typed:  # checked in the caller, before anything is sent
+                if not (len(args) == 1 and not kwargs and isinstance(args[0], target)):
+                    raise TypeError(
+                        f"event {name!r} has handlers typed for {target!r}; dispatch an instance of it, "
+                        f"not args={args!r} kwargs={kwargs!r}"
                     )
-            if payload is not None:
-                self._enqueue_tasks(name, payload, route.queued, context)
-
-    def _enqueue_tasks(
-        self, name: str, payload: dict[str, Any], queued: tuple[Registration, ...], context: Context | None
-    ) -> None:
-        """One task per queued handler: now, or when the transaction commits."""
-        from .tasks import enqueue
-
-        event_alias = context.database if context is not None else None
-        for registration in queued:
-            if registration.after_commit:
-                transaction.on_commit(
-                    _enqueue_after_commit(registration, name, payload),
-                    using=registration.commit_alias(event_alias),
-                    robust=True,
-                )
+        if self._recorders and kept(self._recorders, name, args, kwargs):
+            return
+        error = None
+        for delivery, part in route.parts:
+            if delivery is None:  # the mode resolves them again when it delivers
+                found = self._mode_delivery.send(self, None, name, args, kwargs, context)
             else:
-                enqueue(registration, name, payload)
+                steps = route.steps(part, name, args, kwargs)
+                found = delivery.send(self, steps, name, args, kwargs, context) if steps else None
+            error = error or found
+        if error is not None:
+            raise error
 
-    def _on_commit(self, item: Pending) -> Callable[[], None]:
-        def deliver_after_commit() -> None:  # Django logs a failure under this name
-            self._enqueue(item)
-
-        deliver_after_commit.__qualname__ = f"after-commit delivery of {item[0]!r}"
-        return deliver_after_commit
-
-    def _dispatch_with_context(
+    def dispatch_with_context(
         self, name: str, args: tuple[Any, ...], database: str | None, data: Callable[[], object]
     ) -> None:
         """Dispatch ``name`` with a Context its handlers can read (model events).
 
         Builds the context only when something listens or records. In gevent mode it then
-        runs this thread's queue, as the original yielded to the hub after model events.
+        lets the thread's queued events run, as the original yielded to the hub after
+        model events (``delivery.gevent.yield_to_handlers``).
         """
         route = self._routes.get(name) or self._table.route(name)
-        path = self._path or self._find_path()
-        if not route.registrations and path != _RECORDED:
+        if not route.registrations and not self._recorders:
             return
         context = Context(database, data())
-        plan = route.name_plan  # set when no handler is typed: each takes (name, instance)
-        if path == _INLINE and plan is not None:
-            # Sync mode, as in dispatch(): the handlers run now with the context set, unless
-            # this greenlet is running handlers already (then it waits, in queue order).
-            frames = self._frames
-            me = getcurrent()
-            if me in frames:
-                self._sync.run((name, args, {}, None, context))
-                return
-            frames[me] = None
-            try:
-                error = None
-                token = current_context.set(context)
-                try:
-                    for handler, _takes_event, registration in plan:
-                        try:
-                            handler(name, *args)
-                        except Exception as exc:
-                            error = self._failed(name, registration, exc, error, True)
-                finally:
-                    current_context.reset(token)
-                frame = frames[me]
-                if frame is not None:
-                    error = self._sync.finish(frame, error)
-            finally:
-                del frames[me]
+        steps = route.name_steps  # set when no handler is typed: each takes (name, instance)
+        if steps is None:
+            self._send_route(name, args, {}, route, context, by_name=False)
+        else:
+            error = self._send(self, steps, name, args, {}, context)
             if error is not None:
                 raise error
-            return
-        self._send(name, args, {}, route, context)
-        if (self._mode or conf.current().mode) == "gevent":
-            self.clear_queue()
+        if self._mode_delivery is gevent.DELIVERY:
+            gevent.yield_to_handlers()
 
-    def _recorded(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
-        """Show the dispatch to every recorder; True when one of them keeps it from handlers."""
-        kept = False
-        for recorder in list(self._recorders):
-            kept = recorder(name, args, kwargs) or kept
-        return kept
+    # -- what the strategies ask (delivery.Sink) -----------------------------------------
+
+    def steps_at_delivery(
+        self,
+        name: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        alias: str | None,
+        context: Context | None,
+    ) -> Sequence[Step]:
+        """The handlers an event reaches now: the immediate ones, or with ``alias`` the
+        in-process after-commit ones waiting on that database."""
+        route = self._routes.get(name) or self._table.route(name)
+        if alias is None:
+            part = route.immediate
+        else:
+            event_alias = context.database if context is not None else None
+            part = tuple(
+                step
+                for delivery, steps in route.parts
+                if delivery is not None
+                for step in steps
+                if step[2].queue is None and step[2].commit_alias(event_alias) == alias
+            )
+        return route.steps(part, name, args, kwargs)
+
+    def later(
+        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], alias: str, context: Context | None
+    ) -> None:
+        """Deliver an event's after-commit handlers on ``alias`` in this dispatcher's mode."""
+        error = self._mode_delivery.send(self, None, name, args, kwargs, context, alias)
+        if error is not None:
+            raise error
+
+    # -- testing hooks --------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _recording(self, recorder: Recorder, *, mode: conf.Mode) -> Iterator[None]:
-        """Install a recorder and a mode until the block ends."""
+    def recording(self, recorder: Recorder, *, mode: conf.Mode) -> Iterator[None]:
+        """Show every dispatch to ``recorder`` first, in ``mode``, until the block ends
+        (``django_events.testing`` builds on this)."""
         saved_mode = self._mode
         self._mode = mode
         self._recorders.append(recorder)
-        self._forget_path()
+        self.settle()
         try:
             yield
         finally:
             self._recorders.remove(recorder)
             self._mode = saved_mode
-            self._forget_path()
+            self.settle()
 
-    def _enqueue(self, item: Pending) -> None:
-        if (self._mode or conf.current().mode) == "sync":
-            self._sync.run(item)
-        else:
-            self._queues.put(item)
+    # -- drains ---------------------------------------------------------------------------
 
     def clear_queue(self) -> None:
         """Run this thread's pending events now (and those left by threads that ended).
 
-        Called from inside a handler it returns at once: the drain already under way runs
-        the rest in order. With ``RAISE_HANDLER_ERRORS`` every pending event still runs;
-        then the first handler error is raised.
+        When a drain of this thread's queue is already under way (called from a handler,
+        from a greenlet a handler spawned, or while a handler yields) it returns at once:
+        that drain runs the rest, in order. With ``RAISE_HANDLER_ERRORS`` every pending
+        event still runs; then the first handler error is raised.
         """
-        error = self._queues.drain(may_raise=True)
+        error = gevent.drain(may_raise=True)
         if error is not None:
             raise error
 
     def pending(self) -> int:
         """How many dispatched events are still waiting for their handlers, in all threads."""
-        return self._queues.pending()
+        return gevent.pending(self)
+
+    def let_handlers_run(self) -> None:
+        """In gevent mode, let this thread's queued events run now, without waiting for a
+        drain under way (the original package yielded to the hub)."""
+        if self._mode_delivery is gevent.DELIVERY:
+            gevent.yield_to_handlers()
 
     @overload
     def ensure_queue_is_cleared(
@@ -523,161 +415,27 @@ class EventDispatcher:
 
         return wrapper
 
-    def _deliver_all(
-        self, pop: Callable[[], Pending], may_raise: bool, error: Exception | None
-    ) -> Exception | None:
-        """Run the events ``pop`` hands out (a queue, a sync frame) until it is empty, each
-        with its handlers resolved now: handlers removed since dispatch do not run.
 
-        Returns the first handler error to raise (with ``may_raise`` and the raise policy),
-        or ``error`` when one was passed in; every event runs first, other errors are logged.
-        """
-        routes, route_of = self._routes, self._table.route
-        while True:
-            try:
-                name, args, kwargs, alias, context = pop()
-            except IndexError:  # empty
-                return error
-            route = routes.get(name) or route_of(name)
-            steps: Sequence[Step] | None = route.plan
-            if (
-                steps is None
-                or alias is not None
-                or (
-                    route.event_type is not None
-                    and not (len(args) == 1 and not kwargs and type(args[0]) is route.event_type)
-                )
-            ):
-                steps = self._checked_steps(name, args, kwargs, route, alias, context)
-            token = None if context is None else current_context.set(context)
-            try:
-                # The same loop as in dispatch(), kept inline in both for speed.
-                for handler, takes_event, registration in steps:
-                    try:
-                        if takes_event:
-                            handler(args[0])
-                        elif args or kwargs:
-                            handler(name, *args, **kwargs)
-                        else:
-                            handler(name)
-                    except Exception as exc:
-                        error = self._failed(name, registration, exc, error, may_raise)
-            finally:
-                if token is not None:
-                    current_context.reset(token)
+class _Following:
+    """The mode of a dispatcher that follows the setting before Django's settings are
+    configured: worked out at each dispatch, never remembered."""
 
-    def _checked_steps(
-        self,
-        name: str,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        route: Route,
-        alias: str | None,
-        context: Context | None,
-    ) -> list[Step]:
-        """The handlers to run when the route's plan does not apply as it stands: the
-        after-commit ones of one database, or typed ones the event may not fit (the
-        registry changed since dispatch: those are skipped with a warning)."""
-        if alias is None:
-            registrations: Sequence[Registration] = route.immediate
-        else:
-            event_alias = context.database if context is not None else None
-            registrations = [r for r in route.deferred if r.commit_alias(event_alias) == alias]
-        steps: list[Step] = []
-        for registration in registrations:
-            if registration.takes_event and not (
-                len(args) == 1 and not kwargs and isinstance(args[0], registration.target)  # type: ignore[arg-type]
-            ):
-                logger.warning(
-                    "handler %s skipped for event %r: it takes %r, the event carries %r",
-                    registration.label,
-                    name,
-                    registration.target,
-                    args,
-                )
-                continue
-            steps.append((registration.handler, registration.takes_event, registration))
-        return steps
+    rank = inline.DELIVERY.rank
 
-    def _failed(
-        self, name: str, registration: Registration, exc: Exception, error: Exception | None, may_raise: bool
-    ) -> Exception | None:
-        """A handler raised ``exc``: keep it to raise later (the first, with the raise policy)
-        or log it. Returns the error to raise."""
-        if (
-            error is None
-            and may_raise
-            and (self._raise if self._raise is not None else conf.current().raise_handler_errors)
-        ):
-            return exc
-        logger.error(
-            "handler %s failed for event %r",
-            registration.label,
-            name,
-            exc_info=exc,
-            extra={"event_name": name, "handler": registration.label},
-        )
-        return error
+    def send(self, sink: Any, *args: Any) -> Exception | None:
+        # (Recorders come with a mode of their own: a recording dispatcher is settled.)
+        mode: ModeDelivery = gevent.DELIVERY if sink.mode == "gevent" else inline.DELIVERY
+        return mode.send(sink, *args)
 
-    # -- legacy names of the original package -------------------------------------------
-
-    RegisterHandler = register
-    Dispatch = dispatch
-    ClearQueue = clear_queue
-    EnsureQueueIsCleared = ensure_queue_is_cleared
-
-    def MocksDispatch(self, func: _F) -> _F:
-        """Legacy: see ``django_events.testing.mocks_dispatch``."""
-        from .testing import mocks_dispatch
-
-        return mocks_dispatch(func, dispatcher=self)
-
-    def Expect(self, target: Target) -> None:
-        """Legacy: see ``django_events.testing.expect``."""
-        from .testing import expect
-
-        expect(target, dispatcher=self)
+    def check_handler(self, handler: Callable[..., object], label: str) -> None:
+        """Any callable."""
 
 
-def _enqueue_after_commit(
-    registration: Registration, name: str, payload: dict[str, Any]
-) -> Callable[[], None]:
-    """The on_commit callback that enqueues one task; a failure is logged (the data committed)."""
-    from .tasks import enqueue
-
-    def enqueue_after_commit() -> None:
-        try:
-            enqueue(registration, name, payload)
-        except Exception:
-            logger.exception(
-                "queued handler %s: the task for event %r could not be enqueued after the commit; it is lost",
-                registration.label,
-                name,
-                extra={"event_name": name, "handler": registration.label},
-            )
-
-    enqueue_after_commit.__qualname__ = f"after-commit enqueue of {name!r} for {registration.label}"
-    return enqueue_after_commit
-
-
-def _check_typed_targets(
-    name: str,
-    registrations: tuple[Registration, ...],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-) -> None:
-    """A name reaching typed handlers must carry an instance of their Event class."""
-    for registration in registrations:
-        target = registration.target
-        if isinstance(target, type) and not (len(args) == 1 and not kwargs and isinstance(args[0], target)):
-            raise TypeError(
-                f"event {name!r} has handlers typed for {target!r}; dispatch an instance of it, "
-                f"not args={args!r} kwargs={kwargs!r}"
-            )
-
+_FOLLOWING = _Following()
 
 #: The default dispatcher, shared by ``on``, ``Event.dispatch`` and the legacy API.
 dispatcher = EventDispatcher()
+_events.use_default(dispatcher)
 
 
 def get_dispatcher(value: object) -> EventDispatcher:
@@ -694,42 +452,18 @@ def live_dispatchers() -> list[EventDispatcher]:
     return list(_live)
 
 
-def live_registrations() -> Iterator[Registration]:
-    """The registrations of every live EventDispatcher (system checks, the task worker)."""
+def settle_all() -> None:
+    """Every dispatcher chooses its delivery again (the settings were configured or changed)."""
     for live in live_dispatchers():
-        yield from live.registrations
+        live.settle()
 
 
-def _forget_paths() -> None:
-    for live in live_dispatchers():
-        live._forget_path()
+conf.on_reset(settle_all)
 
 
-conf.on_reset(_forget_paths)
-
-
-def drain_this_thread() -> None:
-    """Run the calling thread's pending events in every live dispatcher; errors are logged."""
-    for live in live_dispatchers():
-        live._queues.drain(may_raise=False)
-
-
-def _drain_all_at_exit() -> None:
-    for live in live_dispatchers():
-        live._queues.drain_all()
-
-
-def _drain_at_request_end(**kwargs: object) -> None:
-    """Drain every dispatcher; with RAISE_HANDLER_ERRORS raise the first error after all ran."""
-    error: Exception | None = None
-    for live in live_dispatchers():
-        try:
-            live.clear_queue()
-        except Exception as exc:
-            error = error or exc
+def drain_at_request_end(**kwargs: object) -> None:
+    """Run this thread's pending events (every dispatcher's) and those of threads that
+    ended, until none is left; with RAISE_HANDLER_ERRORS raise the first error after all ran."""
+    error = gevent.drain(may_raise=True)
     if error is not None:
         raise error
-
-
-atexit.register(_drain_all_at_exit)
-request_finished.connect(_drain_at_request_end, dispatch_uid="django_events.drain_at_request_end")

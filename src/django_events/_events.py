@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from typing_extensions import ParamSpec, Self, dataclass_transform
+from typing_extensions import dataclass_transform
 
 if TYPE_CHECKING:
-    from ._dispatcher import EventDispatcher
+    from ._legacy import LegacyEventMethods as _LegacyNames
+else:
+    _LegacyNames = object  # the PascalCase class methods: _legacy adds them at import
 
-__all__ = ["Event", "path_from_class"]
-
-_P = ParamSpec("_P")
-_E = TypeVar("_E", bound="Event")
+__all__ = ["Event", "path_from_class", "use_default"]
 
 
 def path_from_class(cls: type) -> str:
@@ -31,10 +29,24 @@ def path_from_class(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}".replace(".", "::")
 
 
-def _default_dispatcher() -> EventDispatcher:
-    from ._dispatcher import dispatcher
+class _Dispatching(Protocol):
+    def dispatch(self, event: Event, /) -> None: ...
 
-    return dispatcher
+
+class _NoDispatcher:
+    def dispatch(self, event: Event, /) -> None:
+        raise RuntimeError("django_events is not imported: import django_events first")
+
+
+#: The default dispatcher, set by django_events._dispatcher when it creates it (this
+#: module sits below it, so it is handed down rather than imported).
+_default: _Dispatching = _NoDispatcher()
+
+
+def use_default(dispatcher: _Dispatching) -> None:
+    """Make ``dispatcher`` the one ``Event.dispatch()`` uses."""
+    global _default
+    _default = dispatcher
 
 
 class _EventMeta(type):
@@ -45,7 +57,7 @@ class _EventMeta(type):
 
 
 @dataclass_transform()
-class Event(metaclass=_EventMeta):
+class Event(_LegacyNames, metaclass=_EventMeta):
     """Base class of typed events; every subclass becomes a dataclass.
 
     ``class OrderPaid(Event): order_id: int`` has the fields, ``__init__``, ``__eq__`` and
@@ -101,24 +113,4 @@ class Event(metaclass=_EventMeta):
 
     def dispatch(self) -> None:
         """Dispatch this event through the default dispatcher."""
-        _default_dispatcher().dispatch(self)
-
-    # -- legacy -----------------------------------------------------------------
-
-    @classmethod
-    def Dispatch(cls: Callable[_P, _E], *args: _P.args, **kwargs: _P.kwargs) -> _E:
-        """Legacy: build ``cls(*args, **kwargs)``, dispatch it, run the queue, return it.
-
-        Like the original (which yielded to the hub), the calling thread's pending events
-        have been handled when this returns, in gevent mode too.
-        """
-        event = cls(*args, **kwargs)
-        default = _default_dispatcher()
-        default.dispatch(event)
-        default.clear_queue()
-        return event
-
-    @classmethod
-    def AddListener(cls, handler: Callable[[Self], object]) -> None:
-        """Legacy: register ``handler(event)`` for this event on the default dispatcher."""
-        _default_dispatcher().register(cls, handler)
+        _default.dispatch(self)

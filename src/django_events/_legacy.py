@@ -1,45 +1,110 @@
-"""The original package's classes and names, as thin layers over the modern API."""
+"""Every name of django-event-system 1.0.1, as thin adapters over the modern API.
+
+The PascalCase methods of ``Dispatcher`` and ``Event`` are written here, in
+``LegacyDispatcherMethods`` and ``LegacyEventMethods``, and added to ``EventDispatcher``
+and ``Event`` when this module is imported (the package imports it); type checkers see
+them as bases of those classes. The legacy classes and functions follow.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
+
+from typing_extensions import ParamSpec, Self, Unpack
 
 from ._dispatcher import EventDispatcher, dispatcher, get_dispatcher
 from ._events import Event, path_from_class
 from ._models import Observer, observe_model
-from ._routing import Target, check_queue_options, check_target, describe
+from ._options import IMMEDIATE, HandlerOptions, Options
+from ._routing import Target, check_target
 from ._signals import signal_to_event
+from .exceptions import describe
+from .testing import expect, mocks_dispatch
 
 __all__ = [
     "Dispatcher",
     "EventListener",
     "GetPathFromClass",
+    "LegacyDispatcherMethods",
+    "LegacyEventMethods",
     "Observer",
     "RegisterSignalsFor",
     "SignalToEvent",
 ]
 
-#: Legacy name of the default dispatcher.
+_P = ParamSpec("_P")
+_E = TypeVar("_E", bound=Event)
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class LegacyDispatcherMethods:
+    """The original ``Dispatcher``'s class methods, on every ``EventDispatcher``."""
+
+    RegisterHandler = EventDispatcher.register
+    Dispatch = EventDispatcher.dispatch
+    ClearQueue = EventDispatcher.clear_queue
+    EnsureQueueIsCleared = EventDispatcher.ensure_queue_is_cleared
+
+    def MocksDispatch(self, func: _F) -> _F:
+        """See ``django_events.testing.mocks_dispatch``."""
+        return mocks_dispatch(func, dispatcher=get_dispatcher(self))
+
+    def Expect(self, target: Target) -> None:
+        """See ``django_events.testing.expect``."""
+        expect(target, dispatcher=get_dispatcher(self))
+
+
+class LegacyEventMethods:
+    """The original ``Event``'s class methods, on every ``Event`` subclass."""
+
+    @classmethod
+    def Dispatch(cls: Callable[_P, _E], *args: _P.args, **kwargs: _P.kwargs) -> _E:
+        """Build ``cls(*args, **kwargs)``, dispatch it, and give its handlers a turn, as the
+        original yielded to the hub: they have run when this returns, unless a drain of
+        this thread's queue is under way (then they run after it, in order)."""
+        event = cls(*args, **kwargs)
+        dispatcher.dispatch(event)
+        dispatcher.let_handlers_run()
+        return event
+
+    @classmethod
+    def AddListener(cls, handler: Callable[[Self], object]) -> None:
+        """Register ``handler(event)`` for this event on the default dispatcher."""
+        dispatcher.add((check_target(cls),), handler, IMMEDIATE)
+
+
+def _install(names: type, into: type) -> None:
+    for key, value in vars(names).items():
+        if not key.startswith("__"):
+            setattr(into, key, value)
+
+
+_install(LegacyDispatcherMethods, EventDispatcher)
+_install(LegacyEventMethods, Event)
+
+#: The default dispatcher.
 Dispatcher = dispatcher
 
-#: Legacy name of ``path_from_class``.
+#: ``path_from_class``.
 GetPathFromClass = path_from_class
 
-#: Legacy name of ``observe_model``.
+#: ``observe_model``.
 RegisterSignalsFor = observe_model
 
-#: Legacy name of ``signal_to_event``.
+#: ``signal_to_event``.
 SignalToEvent = signal_to_event
 
 
 class EventListener:
-    """Legacy listener: subclasses declare ``listensFor`` and ``handle``; no other set-up.
+    """A listener: subclasses declare ``listensFor`` and ``handle``; no other set-up.
 
     The class is instantiated once and registered when it is defined. For an Event class
     entry ``handle(event)`` is called; for a regex entry ``handle(name, *args, **kwargs)``.
     ``handle`` is looked up at each dispatch, so replacing it later takes effect.
-    ``class L(EventListener, dispatcher=d)`` registers on another dispatcher.
+    ``class L(EventListener, dispatcher=d)`` registers on another dispatcher; the handler
+    options (``queue=``, ``priority=``, ``retries=``, ``after_commit=``, ``using=``) apply
+    to every entry.
     """
 
     listensFor: ClassVar[Sequence[Target]]
@@ -47,21 +112,18 @@ class EventListener:
     _handlers: ClassVar[tuple[Callable[..., None], ...]]
 
     def __init_subclass__(
-        cls,
-        *,
-        dispatcher: EventDispatcher | None = None,
-        queue: bool | str = False,
-        priority: int | None = None,
-        retries: int = 0,
-        **kwargs: Any,
+        cls, *, dispatcher: EventDispatcher | None = None, **options: Unpack[HandlerOptions]
     ) -> None:
-        if kwargs:
+        unknown = set(options) - set(HandlerOptions.__annotations__)
+        if unknown:
             raise TypeError(
-                f"{cls.__qualname__}: unknown class keyword(s) {', '.join(sorted(kwargs))}; "
-                "EventListener subclasses take dispatcher=, queue=, priority= and retries="
+                f"{cls.__qualname__}: unknown class keyword(s) {', '.join(sorted(unknown))}; "
+                "EventListener subclasses take dispatcher=, after_commit=, using=, queue=, "
+                "priority= and retries="
             )
         super().__init_subclass__()
         target = get_dispatcher(dispatcher)
+        parsed = Options.parse(options)
         entries = getattr(cls, "listensFor", None)
         if not entries or not isinstance(entries, (list, tuple)):
             raise TypeError(
@@ -87,12 +149,8 @@ class EventListener:
             function.__qualname__ = f"{cls.__qualname__}.handle"
         cls._dispatcher = target
         cls._handlers = (on_event, on_name)
-        typed = tuple(t for t in targets if not isinstance(t, str))
-        patterns = tuple(t for t in targets if isinstance(t, str))
-        options: dict[str, Any] = {"queue": queue, "priority": priority, "retries": retries}
-        check_queue_options(queue, priority, retries)
-        cls._dispatcher.register_many(typed, on_event, **options)
-        cls._dispatcher.register_many(patterns, on_name, **options)
+        target.add([t for t in targets if not isinstance(t, str)], on_event, parsed)
+        target.add([t for t in targets if isinstance(t, str)], on_name, parsed)
 
     def handle(self, event: Any, *args: Any, **kwargs: Any) -> None:
         """Called for each matching event; subclasses must override it."""

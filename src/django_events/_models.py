@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import functools
 import re
+import weakref
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, Literal, TypeVar, get_args
 
@@ -16,11 +18,13 @@ from django.db.models.signals import (
     pre_delete,
     pre_save,
 )
+from typing_extensions import Unpack
 
-from ._delivery import current_context
 from ._dispatcher import EventDispatcher, get_dispatcher
 from ._events import path_from_class
-from ._routing import check_commit_options, check_queue_options, describe
+from ._options import HandlerOptions, Options
+from ._running import current_context
+from .exceptions import describe
 
 if TYPE_CHECKING:
     from django.apps import AppConfig
@@ -53,11 +57,11 @@ _UID: Final = "django_events.model_events"
 #: Concrete models that emit events, and the event names of each (action -> name).
 _observed: dict[type[Model], dict[str, str]] = {}
 #: The dispatchers each concrete model's events go to (the default one, and any other an
-#: observer was registered on).
-_targets: dict[type[Model], list[EventDispatcher]] = {}
+#: observer was registered on), remembered weakly: a dropped dispatcher is freed.
+_targets: dict[type[Model], list[weakref.ref[EventDispatcher]]] = {}
 #: Per connected sender (a concrete model or a proxy): its event names and the dispatchers
 #: they go to (the very list in ``_targets``).
-_senders: dict[type[Model], tuple[dict[str, str], list[EventDispatcher]]] = {}
+_senders: dict[type[Model], tuple[dict[str, str], list[weakref.ref[EventDispatcher]]]] = {}
 #: Per model class: field name -> attname of its concrete fields (looked up once).
 _fields: dict[type[Model], tuple[dict[str, str], tuple[str, ...]]] = {}
 #: Every observer class that was registered, with the model it observes (system checks).
@@ -93,14 +97,18 @@ def observe_model(model: type[Model], *, dispatcher: EventDispatcher | None = No
     concrete = _concrete(model, "observe_model()")
     target = get_dispatcher(dispatcher)
     targets = _targets.setdefault(concrete, [])
-    if target not in targets:
-        targets.append(target)
+    if not any(ref() is target for ref in targets):
+        targets.append(weakref.ref(target, functools.partial(_forget, targets)))
     if concrete in _observed:
         return
     _observed[concrete] = {action: model_event_name(concrete, action) for action in ACTIONS}
     _connect(concrete)
     connect_known_proxies()
     class_prepared.connect(_on_class_prepared, weak=False, dispatch_uid=_UID)
+
+
+def _forget(targets: list[weakref.ref[EventDispatcher]], ref: weakref.ref[EventDispatcher]) -> None:
+    targets.remove(ref)  # a dispatcher was dropped
 
 
 def observed_models() -> list[type[Model]]:
@@ -203,8 +211,10 @@ def _emit(
     # which yielded to the hub after each model event): `creating` can still change the row.
     names, targets = _senders[sender]
     name = names[action]
-    for target in targets:
-        target._dispatch_with_context(name, (instance,), using, save)
+    for ref in list(targets):
+        target = ref()
+        if target is not None:
+            target.dispatch_with_context(name, (instance,), using, save)
 
 
 def _snapshot(sender: type[Model], instance: Model, **kwargs: Any) -> None:
@@ -319,23 +329,18 @@ def _register_observer(
     *,
     base: type,
     what: str,
-    after_commit: bool,
-    using: str | None,
+    options: Options,
     dispatcher: EventDispatcher | None,
-    queue: bool | str = False,
-    priority: int | None = None,
-    retries: int = 0,
 ) -> None:
     concrete = _concrete(model, what)
     target = get_dispatcher(dispatcher)
-    after_commit, using = check_commit_options(after_commit, using)
     actions = _defined_actions(cls, base)
     if not actions:
         raise TypeError(
             f"{cls.__qualname__} observes {model.__qualname__} but defines none of {', '.join(ACTIONS)}"
         )
     unqueueable = [action for action in actions if action not in QUEUEABLE_ACTIONS]
-    if check_queue_options(queue, priority, retries) is not None and unqueueable:
+    if options.queue is not None and unqueueable:
         raise TypeError(
             f"{cls.__qualname__} cannot be queued: it defines {', '.join(unqueueable)}, and a worker "
             "loads the instance again by primary key when it runs, so only created and updated can "
@@ -358,27 +363,12 @@ def _register_observer(
 
         handler.__module__ = cls.__module__
         handler.__qualname__ = f"{cls.__qualname__}.{action}"
-        target.register(
-            re.escape(model_event_name(concrete, action)),
-            handler,
-            after_commit=after_commit,
-            using=using,
-            queue=queue,
-            priority=priority,
-            retries=retries,
-        )
+        target.add((re.escape(model_event_name(concrete, action)),), handler, options)
     _observers.append((cls, model))
 
 
 def observes(
-    model: type[_M],
-    *,
-    after_commit: bool = False,
-    using: str | None = None,
-    dispatcher: EventDispatcher | None = None,
-    queue: bool | str = False,
-    priority: int | None = None,
-    retries: int = 0,
+    model: type[_M], *, dispatcher: EventDispatcher | None = None, **options: Unpack[HandlerOptions]
 ) -> Callable[[_C], _C]:
     """Class decorator: call the class's ``creating`` ... ``deleted`` methods for a model.
 
@@ -389,8 +379,7 @@ def observes(
     """
     _concrete(model, "observes()")
     get_dispatcher(dispatcher)  # bad options fail here, before any class is decorated
-    check_commit_options(after_commit, using)
-    check_queue_options(queue, priority, retries)
+    parsed = Options.parse(options)
 
     def decorate(cls: _C) -> _C:
         if not isinstance(cls, type):
@@ -401,12 +390,8 @@ def observes(
             legacy=False,
             base=ModelObserver,
             what="observes()",
-            after_commit=after_commit,
-            using=using,
+            options=parsed,
             dispatcher=dispatcher,
-            queue=queue,
-            priority=priority,
-            retries=retries,
         )
         return cls
 
@@ -432,8 +417,7 @@ class Observer:
             legacy=True,
             base=Observer,
             what=f"{cls.__qualname__}.observes",
-            after_commit=False,
-            using=None,
+            options=Options.parse({}),
             dispatcher=None,
         )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import weakref
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -11,7 +12,8 @@ from django.dispatch import Signal
 
 from ._dispatcher import EventDispatcher, get_dispatcher
 from ._events import Event
-from ._routing import describe, handler_label
+from ._routing import handler_label
+from .exceptions import describe
 
 __all__ = ["signal_to_event"]
 
@@ -53,17 +55,21 @@ class _Relay:
     ) -> None:
         self.event = event
         self.hook = hook
-        self.dispatcher = dispatcher
+        # Weakly: a signal's receivers live as long as the signal, a dropped dispatcher must not.
+        self._dispatcher = weakref.ref(dispatcher)
 
     def __call__(self, sender: object, **kwargs: Any) -> None:
+        dispatcher = self._dispatcher()
+        if dispatcher is None:  # dropped: nothing listens any more
+            return
         kwargs.pop("signal", None)
         result: object = self.event if self.hook is None else self.hook(sender, **kwargs)
         if isinstance(result, str):
-            self.dispatcher.dispatch(result, sender=sender, **kwargs)
+            dispatcher.dispatch(result, sender=sender, **kwargs)
         elif isinstance(result, Event):
-            self.dispatcher.dispatch(result)
+            dispatcher.dispatch(result)
         elif _is_event_class(result):
-            self.dispatcher.dispatch(build_event(result, sender, kwargs))  # type: ignore[arg-type]
+            dispatcher.dispatch(build_event(result, sender, kwargs))  # type: ignore[arg-type]
         else:
             assert self.hook is not None  # event= was checked at connection
             raise TypeError(

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from importlib import import_module
+import sys
 
 from django.apps import AppConfig, apps
 from django.conf import settings
-from django.utils.module_loading import module_has_submodule
+from django.core.signals import request_finished, setting_changed
+from django.utils.module_loading import autodiscover_modules
 
 from . import conf
 
@@ -15,8 +16,14 @@ class DjangoEventsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
+        from ._dispatcher import drain_at_request_end, settle_all
         from ._models import connect_known_proxies
+        from .delivery.gevent import register_exit_drain
 
+        setting_changed.connect(conf.reset, dispatch_uid="django_events.conf.reset")
+        request_finished.connect(drain_at_request_end, dispatch_uid="django_events.drain_at_request_end")
+        register_exit_drain()
+        settle_all()  # the settings are configured now: every dispatcher chooses its mode
         autodiscover()
         connect_known_proxies()
 
@@ -28,9 +35,10 @@ def autodiscover() -> list[str]:
     A bad setting imports nothing here: the system checks report it (E001, E005).
     """
     modules = conf.autodiscover_modules(getattr(settings, conf.SETTING_NAME, {}))
-    imported = []
-    for config in apps.get_app_configs():
-        for module in modules:
-            if module_has_submodule(config.module, module):
-                imported.append(import_module(f"{config.name}.{module}").__name__)
-    return imported
+    autodiscover_modules(*modules)
+    return [
+        f"{config.name}.{module}"
+        for config in apps.get_app_configs()
+        for module in modules
+        if f"{config.name}.{module}" in sys.modules
+    ]

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, register
 
 from . import conf
-from ._dispatcher import live_registrations
+from ._live import live_registrations
 from ._models import ACTIONS, QUEUEABLE_ACTIONS, model_event_name, observer_app_problems
 
 __all__ = [

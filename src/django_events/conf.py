@@ -1,8 +1,8 @@
 """Settings, read in one place: the ``DJANGO_EVENTS`` dict, with defaults.
 
 The parsed value is cached and refreshed when Django's ``setting_changed`` fires
-(``override_settings``), so reading it on the dispatch path is one attribute lookup;
-dispatchers that keep what they derived from it are told through ``on_reset``.
+(``override_settings``; ``reset`` is connected in ``AppConfig.ready()``), and dispatchers
+that keep what they derived from it are told through ``on_reset``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from typing import Any, Final, Literal, cast, get_args
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.core.signals import setting_changed
 
 __all__ = ["MODES", "EventSettings", "Mode", "Problem", "current", "problems"]
 
@@ -136,9 +135,10 @@ def on_reset(hook: Callable[[], None]) -> None:
     _reset_hooks.append(hook)
 
 
-def settled() -> bool:
-    """Whether ``current()`` is final until the setting changes (Django settings configured)."""
-    return settings.configured
+def valid() -> bool:
+    """Whether ``current()`` is final until the setting changes: Django's settings are
+    configured and ``DJANGO_EVENTS`` is valid."""
+    return settings.configured and not problems(getattr(settings, SETTING_NAME, {}))
 
 
 def current() -> EventSettings:
@@ -152,12 +152,10 @@ def current() -> EventSettings:
     return _cached
 
 
-def _reset(*, setting: str, **kwargs: object) -> None:
+def reset(*, setting: str, **kwargs: object) -> None:
+    """Receiver of Django's ``setting_changed`` (connected in ``AppConfig.ready()``)."""
     global _cached
     if setting == SETTING_NAME:
         _cached = None
         for hook in _reset_hooks:
             hook()
-
-
-setting_changed.connect(_reset, dispatch_uid="django_events.conf.reset")

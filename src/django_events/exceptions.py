@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 __all__ = ["InvalidPattern", "MissingInstance", "PayloadError", "RefusedTask"]
 
 
@@ -24,3 +26,13 @@ class MissingInstance(LookupError):
 
 class RefusedTask(LookupError):
     """A task names a handler that this worker process did not register as queued."""
+
+
+def describe(value: object) -> str:
+    """``'x' (str)``: a value and its type, for error messages."""
+    return f"{value!r} ({type(value).__name__})"
+
+
+def is_whole(value: object) -> TypeGuard[int]:
+    """An int, and not a bool (``True`` is an int to Python, never a count to a user)."""
+    return isinstance(value, int) and not isinstance(value, bool)

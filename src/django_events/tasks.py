@@ -19,13 +19,16 @@ from typing import TYPE_CHECKING, Any, Final
 
 from django.utils import timezone
 
-from ._dispatcher import drain_this_thread, live_registrations
+from ._live import live_registrations
 from ._payload import decode
-from ._routing import DEFAULT_QUEUE, QueueOptions, Registration
+from .delivery import gevent
 from .exceptions import RefusedTask
 
 if TYPE_CHECKING:
     from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, task, task_backends
+
+    from ._options import QueueOptions
+    from ._routing import Registration
 else:
     try:
         from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, task, task_backends
@@ -36,6 +39,8 @@ __all__ = ["deliver", "enqueue", "placement_problem"]
 
 logger = logging.getLogger("django_events")
 
+#: The queue ``queue=True`` means, the task framework's default queue name.
+DEFAULT_QUEUE: Final = "default"
 #: The delay before retry n is ``BACKOFF * 2 ** (n - 1)`` seconds, at most ``MAX_BACKOFF``.
 BACKOFF: Final = 1.0
 MAX_BACKOFF: Final = 300.0
@@ -140,4 +145,4 @@ def deliver(handler: str, target: str, name: str, payload: dict[str, Any], attem
     finally:
         # Events the handler dispatched to in-process handlers run now: a worker has no
         # request end, and its hub may never get control.
-        drain_this_thread()
+        gevent.drain(may_raise=False)

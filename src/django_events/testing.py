@@ -16,9 +16,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, overload
 
-from ._dispatcher import EventDispatcher, _whole, get_dispatcher
+from ._dispatcher import EventDispatcher, get_dispatcher
 from ._events import Event
-from ._routing import Target, check_target, describe, handler_label
+from ._routing import Target, check_target, handler_label
+from .exceptions import describe, is_whole
 
 __all__ = [
     "Capture",
@@ -131,7 +132,7 @@ class Capture:
         self, target: Target, where: Callable[[Any], object] | None = None, times: int | None = None
     ) -> None:
         """Fail unless ``target`` was dispatched (``times`` times exactly, if given)."""
-        if times is not None and (not _whole(times) or times < 0):
+        if times is not None and (not is_whole(times) or times < 0):
             raise ValueError(f"times must be a whole number >= 0, got {describe(times)}")
         found = len(self.matching(target, where))
         if (times is None and found == 0) or (times is not None and found != times):
@@ -191,7 +192,7 @@ def _installed(capture: Capture) -> Iterator[Capture]:
     stack = _active.setdefault(id(capture.dispatcher), [])
     stack.append(capture)
     try:
-        with capture.dispatcher._recording(capture, mode="sync"):
+        with capture.dispatcher.recording(capture, mode="sync"):
             yield capture
     finally:
         stack.remove(capture)

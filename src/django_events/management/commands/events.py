@@ -53,11 +53,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         name: str | None = options["match"]
-        if name is None:
-            registrations = dispatcher.registrations
-        else:  # the order they run in: immediate, after commit, then the tasks for a worker
-            route = dispatcher._table.route(name)
-            registrations = route.immediate + route.deferred + route.queued
+        registrations = dispatcher.registrations if name is None else dispatcher.resolve(name)
         entries = [_describe(r) for r in registrations]
         if options["json"]:
             document: dict[str, Any] = {"mode": dispatcher.mode, "handlers": entries}

@@ -1,0 +1,97 @@
+"""Delivery strategies: each way of running a registration's handlers, behind one interface.
+
+A dispatch is routed to its registrations, grouped by the strategy that delivers them;
+each group goes to its strategy's ``send``:
+
+- ``inline``: sync mode, the handlers run before ``dispatch`` returns;
+- ``gevent``: gevent mode, the event waits in the thread's queue for its living worker;
+- ``commit``: ``after_commit=True``, handed to the mode when the transaction commits;
+- ``tasks``: ``queue=...``, one task per handler on Django's task framework;
+- ``recording``: what the testing helpers install, seeing every dispatch first.
+
+The first two are the dispatcher's modes (the handlers registered without options); the
+next two come with a handler's options. Every in-process handler is finally run by
+``django_events._running.run``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeAlias
+
+if TYPE_CHECKING:
+    from .._running import Context, Step
+
+__all__ = ["MODE_RANK", "Delivery", "Item", "ModeDelivery", "Sink"]
+
+#: Where the dispatcher's own mode runs among a route's groups: after the task strategy
+#: (whose payload check refuses an event before any handler ran), before after-commit.
+MODE_RANK: Final = 1
+
+
+class Sink(Protocol):
+    """What a strategy asks of the dispatcher that routed an event."""
+
+    def raises(self) -> bool:
+        """Whether a handler's error goes to the caller (``RAISE_HANDLER_ERRORS``)."""
+
+    def steps_at_delivery(
+        self,
+        name: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        alias: str | None,
+        context: Context | None,
+    ) -> Sequence[Step]:
+        """The handlers an event reaches now (they are resolved when it is delivered): the
+        immediate ones, or with ``alias`` the after-commit ones waiting on that database."""
+
+    def later(
+        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], alias: str, context: Context | None
+    ) -> None:
+        """Deliver an event's after-commit handlers on ``alias`` in the dispatcher's mode."""
+
+
+#: One event waiting for delivery: the dispatcher, name, args, kwargs, None (its immediate
+#: handlers) or the database alias whose commit it waited for, and the producer's Context.
+Item: TypeAlias = "tuple[Sink, str, tuple[Any, ...], dict[str, Any], str | None, Context | None]"
+
+
+class Delivery(Protocol):
+    """One way of delivering a group of handlers of one event."""
+
+    @property
+    def rank(self) -> int:
+        """Groups are sent in rank order (the dispatcher's mode has ``MODE_RANK``)."""
+
+    def send(
+        self,
+        sink: Sink,
+        steps: Sequence[Step] | None,
+        name: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        context: Context | None,
+    ) -> Exception | None:
+        """Deliver (or arrange to deliver) the event to ``steps``; return a handler error for
+        the caller to raise once every group was sent. Raising refuses the dispatch.
+        ``steps`` None (the dispatcher's mode only): the handlers are resolved when delivered."""
+
+    def check_handler(self, handler: Callable[..., object], label: str) -> None:
+        """Refuse, at registration, a handler this strategy cannot deliver to."""
+
+
+class ModeDelivery(Delivery, Protocol):
+    """A dispatcher's mode (inline, gevent): it also delivers after-commit handlers later."""
+
+    def send(
+        self,
+        sink: Sink,
+        steps: Sequence[Step] | None,
+        name: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        context: Context | None,
+        alias: str | None = None,
+    ) -> Exception | None:
+        """As ``Delivery.send``; with ``alias``, the after-commit handlers waiting on it."""

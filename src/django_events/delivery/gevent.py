@@ -1,0 +1,327 @@
+"""Gevent mode: each OS thread's events wait in its queue for the thread's living worker.
+
+Every dispatcher in gevent mode puts its events on the calling thread's queue (one queue
+per thread, whatever the dispatcher: an event a handler dispatches on another dispatcher
+waits in the same queue, in order). A thread that has a gevent hub, and the main thread,
+get one worker greenlet for their whole life: it parks in the hub, a dispatch wakes it
+with one callback, and it runs the queue when the hub gets control. Other threads get no
+hub (one per thread would leak an event loop per runserver request thread); their
+queues are drained at ``clear_queue()``, at the end of a request and at exit.
+
+One consumer at a time keeps dispatch order. A drain never waits for another greenlet:
+when the queue is being drained already (a handler that yielded, or a greenlet it spawned
+and joins), ``clear_queue()`` and request end return at once and that drain runs the rest.
+Only interpreter exit waits, for a drain of its own thread, so that nothing is left.
+
+A thread that ends with events queued leaves an orphan that the next drain in any thread
+(or exit) empties; if it ended while one of its greenlets was draining (a handler had
+yielded), that drain can never resume and the next one takes the queue over.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import gevent
+import gevent.event
+from gevent._hub_local import get_hub_if_exists
+from gevent.exceptions import LoopExit
+from gevent.monkey import get_original
+from greenlet import getcurrent, greenlet
+
+from .._running import Context, Step, run
+from . import MODE_RANK, Item, Sink
+
+__all__ = ["DELIVERY", "GeventDelivery", "drain", "drain_at_exit", "pending", "yield_to_handlers"]
+
+# The real thread-local, lock and thread id, even under gevent's monkey-patching: queues
+# belong to OS threads (whose greenlets share one hub), not to greenlets.
+_ThreadLocal: type[Any] = get_original("_thread", "_local")
+_allocate_lock: Callable[[], Any] = get_original("_thread", "allocate_lock")
+_get_ident: Callable[[], int] = get_original("_thread", "get_ident")
+
+
+class ThreadQueue:
+    """The events one OS thread dispatched in gevent mode, and the greenlet that drains them."""
+
+    __slots__ = (
+        "done",
+        "drainer",
+        "drainer_thread",
+        "hub",
+        "idle",
+        "items",
+        "lock",
+        "orphaned",
+        "stranded",
+        "worker",
+    )
+
+    def __init__(self) -> None:
+        self.items: deque[Item] = deque()
+        #: Held by the one consumer; replaced (not released) when a drain is taken over.
+        self.lock = _allocate_lock()
+        self.drainer: greenlet | None = None
+        self.drainer_thread = 0
+        #: True when a dispatch must wake the worker: there is none, or it is parked.
+        self.idle = True
+        self.worker: greenlet | None = None
+        self.hub: Any = None
+        #: The thread ended (its queue waits for any other drain).
+        self.orphaned = False
+        #: ...while one of its greenlets was draining: that drain can never resume.
+        self.stranded = False
+        #: Set when a drain that exit waits for ends.
+        self.done: gevent.event.Event | None = None
+
+
+class _Owner:
+    """Lives in the owning thread's local storage: it dies with the thread."""
+
+
+_local = _ThreadLocal()
+_lock = _allocate_lock()
+_queues: list[ThreadQueue] = []
+_exit_drain_registered = False
+
+
+def send(
+    sink: Sink,
+    steps: Sequence[Step] | None,
+    name: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    context: Context | None,
+    alias: str | None = None,
+    may_raise: bool = True,
+    error: Exception | None = None,
+) -> Exception | None:
+    """Queue the event in the calling thread's queue (its handlers are resolved when it is
+    delivered), and wake the worker if it is parked."""
+    try:
+        queue: ThreadQueue = _local.queue
+    except AttributeError:
+        queue = _adopt()
+    queue.items.append((sink, name, args, kwargs, alias, context))
+    if queue.idle or queue.hub.loop is None:  # parked, or its hub was destroyed
+        _wake(queue)
+    return error
+
+
+class GeventDelivery:
+    rank = MODE_RANK
+    send = staticmethod(send)
+
+    def check_handler(self, handler: Callable[..., object], label: str) -> None:
+        """Any callable can run in the worker."""
+
+
+DELIVERY = GeventDelivery()
+
+
+def _adopt() -> ThreadQueue:
+    queue = ThreadQueue()
+    owner = _Owner()
+    _local.queue = queue
+    _local.owner = owner
+    weakref.finalize(owner, _orphan, queue)
+    with _lock:
+        _queues.append(queue)
+    register_exit_drain()
+    return queue
+
+
+def _orphan(queue: ThreadQueue) -> None:
+    # Runs in the ending thread, as its local storage goes.
+    queue.stranded = queue.lock.locked() and queue.drainer_thread == _get_ident()
+    queue.orphaned = True
+
+
+def _wake(queue: ThreadQueue) -> None:
+    hub = get_hub_if_exists()
+    if hub is None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # no hub here: drained at the end of the request, clear_queue() or exit
+        hub = gevent.get_hub()
+    worker = queue.worker
+    if worker is None or queue.hub is not hub or hub.loop is None or worker.dead:
+        worker = queue.worker = greenlet(_work, parent=hub)
+        queue.hub = hub
+    queue.idle = False
+    hub.loop.run_callback(worker.switch, queue)
+
+
+def _work(queue: ThreadQueue) -> None:
+    """The worker greenlet: drain, park in the hub until a dispatch wakes it, again."""
+    me = getcurrent()
+    hub = queue.hub
+    try:
+        while queue.worker is me:
+            _drain(queue, may_raise=False)
+            queue.idle = True
+            hub.switch()
+    finally:
+        if queue.worker is me:
+            queue.worker = None
+            queue.idle = True
+
+
+def _drain(
+    queue: ThreadQueue,
+    may_raise: bool,
+    error: Exception | None = None,
+    *,
+    wait: bool = False,
+    exiting: bool = False,
+) -> tuple[bool, Exception | None]:
+    """Run ``queue`` until it is empty. Returns whether this call drained, and the error.
+
+    When another greenlet is draining it already: with ``wait``, a drain by another greenlet
+    of this thread is waited for, unless the caller descends from the drainer (a handler,
+    or a greenlet that a handler spawned and may be joining: that wait would never end).
+    Otherwise that drain runs the rest, in order, and this call returns at once. A drain
+    whose thread ended is taken over, except at ``exiting``, where a stranded drain of this
+    thread (Python 3.13 clears the thread's locals before exit) is still waited for.
+    """
+    me = getcurrent()
+    lock = queue.lock
+    while not lock.acquire(False):
+        drainer = queue.drainer
+        ours = drainer is not None and queue.drainer_thread == _get_ident()
+        if not (exiting and ours):
+            lock = _take_over(queue)
+            if lock is not None:
+                break
+        if drainer is None or not (wait and ours) or _descends(me, drainer):
+            return False, error
+        _wait_for(queue)
+        lock = queue.lock
+    queue.drainer, queue.drainer_thread = me, _get_ident()
+    try:
+        items = queue.items
+        while items:
+            sink, name, args, kwargs, alias, context = items.popleft()
+            error = run(sink, None, name, args, kwargs, context, alias, may_raise, error)
+    finally:
+        if queue.lock is lock:
+            queue.drainer, queue.drainer_thread, queue.stranded = None, 0, False
+            done, queue.done = queue.done, None
+            if done is not None:
+                done.set()
+        lock.release()
+    return True, error
+
+
+def _descends(me: greenlet, ancestor: greenlet) -> bool:
+    """Whether ``me`` is ``ancestor`` or was spawned by it, directly or not (gevent keeps
+    ``spawning_greenlet``; a raw greenlet's parent is the one that created it)."""
+    current: greenlet | None = me
+    while current is not None:
+        if current is ancestor:
+            return True
+        spawner = getattr(current, "spawning_greenlet", None)
+        current = spawner() if spawner is not None else current.parent
+    return False
+
+
+def _wait_for(queue: ThreadQueue) -> None:
+    """Wait for the drain under way in another greenlet of this thread; if nothing can run it
+    any more (the hub has nothing else to do), take the queue over."""
+    done = queue.done = queue.done or gevent.event.Event()
+    try:
+        done.wait()
+    except LoopExit:
+        with _lock:
+            queue.stranded = True
+
+
+def _take_over(queue: ThreadQueue) -> Any:
+    """A new lock for a queue whose drain can never resume (its thread ended), held by the
+    caller; None when the queue is not stranded (or another caller took it first)."""
+    with _lock:
+        if not queue.stranded:
+            return None
+        queue.stranded = False
+        lock = queue.lock = _allocate_lock()
+        lock.acquire()
+        return lock
+
+
+def _this_thread_and_orphans() -> Iterator[ThreadQueue]:
+    mine = getattr(_local, "queue", None)
+    if mine is not None:
+        yield mine
+    with _lock:
+        orphans = [q for q in _queues if q.orphaned]
+    yield from orphans
+
+
+def drain(may_raise: bool) -> Exception | None:
+    """Run the calling thread's queue and those of threads that ended, again until nothing is
+    left that this call may run (a handler dispatching on any dispatcher included)."""
+    error = None
+    progressed = True
+    while progressed:
+        progressed = False
+        for queue in _this_thread_and_orphans():
+            if queue.items or queue.lock.locked():
+                drained, error = _drain(queue, may_raise, error, wait=True)
+                progressed = progressed or drained
+    with _lock:
+        _queues[:] = [q for q in _queues if q.items or not q.orphaned]
+    return error
+
+
+def yield_to_handlers() -> None:
+    """Let the calling thread's queued events run now, as the original yielded to the hub
+    after each model event: give the hub a turn (the worker runs what is queued unless a
+    drain is under way), or in a thread without a hub drain its queue here. Never waits
+    for another greenlet; errors are logged."""
+    hub = get_hub_if_exists()
+    if hub is not None and getcurrent() is not hub:
+        gevent.sleep(0)
+        return
+    queue = getattr(_local, "queue", None)
+    if queue is not None:
+        _drain(queue, may_raise=False)
+
+
+def pending(sink: Sink) -> int:
+    """How many of ``sink``'s events wait in any thread's queue."""
+    with _lock:
+        queues = list(_queues)
+    return sum(1 for queue in queues for item in list(queue.items) if item[0] is sink)
+
+
+def drain_at_exit() -> None:
+    """Run every thread's queue here, again until all are empty; errors are logged.
+
+    A drain under way in another greenlet of this thread (a handler that yielded) is waited
+    for, so the hub finishes it; if it cannot (the hub has nothing else to do), its queue
+    is taken over.
+    """
+    progressed = True
+    while progressed:
+        progressed = False
+        with _lock:
+            queues = list(_queues)
+        for queue in queues:
+            if queue.items or queue.lock.locked():
+                drained, _error = _drain(queue, may_raise=False, wait=True, exiting=True)
+                progressed = progressed or drained
+
+
+def register_exit_drain() -> None:
+    """Drain every queue at interpreter exit (once; ``AppConfig.ready()`` and the first queued
+    event both ask, so that a script without Django's app registry is covered too)."""
+    global _exit_drain_registered
+    with _lock:
+        if _exit_drain_registered:
+            return
+        _exit_drain_registered = True
+    atexit.register(drain_at_exit)
