@@ -1,11 +1,22 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import coverage
 import pytest
 
 from django_events import EventDispatcher, dispatcher
+
+#: The project's root (pyproject.toml).
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def measured() -> list[str]:
+    """``-m coverage run`` when this test run is measured: a subprocess's code counts too."""
+    run = ["-m", "coverage", "run", "--rcfile", str(ROOT / "pyproject.toml")]
+    return run if coverage.Coverage.current() is not None else []
 
 
 class Recorder:

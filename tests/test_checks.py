@@ -10,6 +10,7 @@ from django_events import EventDispatcher, observes
 from django_events._models import _observers
 from django_events.checks import (
     check_after_commit_aliases,
+    check_costly_patterns,
     check_observers,
     check_queued_handlers,
     check_queued_model_events,
@@ -124,3 +125,27 @@ def test_a_queued_pattern_that_matches_model_events_a_worker_cannot_load() -> No
         "'events::db::tests::testapp::models::Customer::.*') matches "
         "'events::db::tests::testapp::models::Customer::creating': a worker loads"
     )
+
+
+def test_a_pattern_with_two_unbounded_wildcards_is_a_warning() -> None:
+    d = EventDispatcher(mode="sync")
+
+    def audit(name: str) -> None: ...
+
+    d.register("events::.*::.*::updated", audit)
+    d.register("events::(.+|x)::(?:.*)::created", audit)
+    d.register("events::[^:]*::[^:]*::updated", audit)  # bounded to one part each: fine
+    d.register("events::.*::updated", audit)  # one is fine
+    d.register("(?=.*)a.{2,5}(x|y)*.*", audit)  # a lookahead, a bounded repeat, one more
+    messages = [m for m in check_costly_patterns() if "audit" in m.msg]
+    assert [(m.level, m.id) for m in messages] == [(checks.WARNING, "django_events.W001")] * 3
+    assert messages[0].msg.startswith(
+        "handler tests.test_checks.test_a_pattern_with_two_unbounded_wildcards_is_a_warning.<locals>.audit "
+        "listens to 'events::.*::.*::updated', which has 2 unbounded wildcards: matching a long event "
+        "name against it costs time in the square of the name's length"
+    )
+    assert (
+        messages[0].hint
+        == "Match one part of a name with [^:]* instead of .* (events::[^:]*::[^:]*::updated)."
+    )
+    assert "'(?=.*)a.{2,5}(x|y)*.*', which has 2 unbounded" in messages[2].msg

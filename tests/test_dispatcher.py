@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 from pathlib import Path
@@ -15,7 +17,7 @@ from django.test import Client, override_settings
 
 from django_events import Dispatcher, Event, EventDispatcher, conf, dispatcher, on
 from django_events.testing import fake_events
-from tests.conftest import Recorder
+from tests.conftest import ROOT, Recorder, measured
 
 
 class Paid(Event):
@@ -639,11 +641,21 @@ def test_pending_events_are_drained_at_the_end_of_each_request(recorder: Recorde
     assert dispatcher.pending() == 0
 
 
-def script_output(script: str) -> list[str]:
-    """The lines a Python script prints, run in a process of its own to its end."""
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
-    )
+def script_output(script: str, **environ: str) -> list[str]:
+    """The lines a Python script prints, run in a process of its own to its end (measured by
+    coverage when this test run is)."""
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory, "script.py")
+        path.write_text(script)
+        result = subprocess.run(
+            [sys.executable, *measured(), str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+            cwd=ROOT,
+            env={**os.environ, **environ},
+        )
     return result.stdout.splitlines()
 
 

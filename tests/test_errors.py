@@ -135,6 +135,12 @@ CASES = [
         TypeError,
         "an event target must be a regex string or an Event subclass, got None (NoneType)",
     ),
+    Case(
+        'dispatcher.register("shop.*", handler, retry=3)',
+        lambda d: d.register("shop.*", Recorder(), **_any({"retry": 3})),
+        TypeError,
+        "unknown handler option(s) retry; expected after_commit, priority, queue, retries, using",
+    ),
     Case('on("order(")', lambda d: on("order("), InvalidPattern, "invalid event pattern 'order(': "),
     Case(
         'on("")',

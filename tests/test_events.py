@@ -5,6 +5,7 @@ from decimal import Decimal
 from typing import ClassVar
 
 import pytest
+from django.test import override_settings
 
 from django_events import Event, EventDispatcher, dispatcher, on, path_from_class
 from tests.conftest import Recorder
@@ -227,3 +228,26 @@ def test_legacy_Dispatch_with_dataclass_fields(recorder: Recorder) -> None:
     event = OrderPaid.Dispatch(order_id=5, amount=Decimal(1))
     assert recorder.calls == [(OrderPaid(5, Decimal(1)),)]
     assert event.order_id == 5
+
+
+def test_legacy_dispatch_in_sync_mode_has_run_the_handlers() -> None:
+    seen: list[OrderPaid] = []
+    with override_settings(DJANGO_EVENTS={"MODE": "sync"}):
+        on(OrderPaid)(seen.append)
+        event = OrderPaid.Dispatch(order_id=6, amount=Decimal(2))
+    assert seen == [event]
+
+
+def test_the_first_dispatch_of_an_event_class_raises_a_handler_error() -> None:
+    class Refunded(Event):
+        order_id: int
+
+    strict = EventDispatcher(mode="sync", raise_handler_errors=True)
+
+    def fail(event: Refunded) -> None:
+        raise KeyError(event.order_id)
+
+    strict.register(Refunded, fail)
+    for attempt in (1, 2):  # the first resolves the class, the second finds it cached
+        with pytest.raises(KeyError, match=str(attempt)):
+            strict.dispatch(Refunded(attempt))

@@ -9,7 +9,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from django_events import Event, EventDispatcher, InvalidPattern
 from django_events._options import Options
-from django_events._routing import HandlerTable, Registration, check_target, handler_label
+from django_events._routing import MAX_CACHED_CHARS, HandlerTable, Registration, check_target, handler_label
 from django_events.exceptions import describe
 from tests.conftest import Recorder
 
@@ -218,3 +218,32 @@ def test_queued_handlers_must_be_module_level_functions() -> None:
         TypeError, match=r"handler __main__.script_handler cannot be queued: it is defined in"
     ):
         Registration.create("shop.*", script_handler, QUEUED)
+
+
+def test_the_cache_is_bounded_in_characters_of_names() -> None:
+    table = HandlerTable()
+    table.add(Registration.create("big::.*", noop))
+    name = "big::" + "x" * (64 * 1024)
+    for i in range(100):  # 6.4 M characters of distinct names, from users say
+        assert len(table.resolve(f"{name}{i}")) == 1
+        assert table.cached_chars() <= MAX_CACHED_CHARS
+    assert 0 < table.cached_names() <= MAX_CACHED_CHARS // len(name)
+
+
+def test_a_name_longer_than_the_cache_is_resolved_but_not_cached() -> None:
+    table = HandlerTable()
+    table.add(Registration.create("huge::.*", noop))
+    huge = "huge::" + "x" * MAX_CACHED_CHARS
+    assert [r.handler for r in table.resolve(huge)] == [noop]
+    assert (table.cached_names(), table.cached_chars()) == (0, 0)
+
+
+def test_resolve_lists_handlers_in_the_order_they_run(sync: EventDispatcher) -> None:
+    def immediate(name: str) -> None: ...
+    def after_commit(name: str) -> None: ...
+
+    sync.register("shop::paid", after_commit, after_commit=True)  # registered first...
+    sync.register("shop::paid", noop, queue=True)
+    sync.register("shop::.*", immediate)
+    assert [r.handler for r in sync.resolve("shop::paid")] == [immediate, after_commit, noop]
+    assert [r.handler for r in sync.registrations] == [after_commit, noop, immediate]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import gc
+import weakref
 from typing import Any
 
 import pytest
@@ -186,3 +187,16 @@ def test_bad_arguments(signal: Signal, kwargs: Any, message: str) -> None:
 def test_not_a_signal() -> None:
     with pytest.raises(TypeError, match=r"expects a django\.dispatch\.Signal, got 'post_save' \(str\)"):
         SignalToEvent("post_save", event="x")  # type: ignore[arg-type]
+
+
+def test_a_dropped_dispatcher_gets_nothing_from_its_signals(signal: Signal, recorder: Recorder) -> None:
+    other = EventDispatcher(mode="sync")
+    other.register("relayed", recorder)
+    SignalToEvent(signal, event="relayed", dispatcher=other)
+    signal.send(sender=None)
+    ref = weakref.ref(other)
+    del other
+    gc.collect()
+    assert ref() is None  # the signal's receiver does not keep it alive
+    signal.send(sender=None)  # ...and sends go on without it
+    assert recorder.calls == [("relayed", {"sender": None})]

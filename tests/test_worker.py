@@ -21,7 +21,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import coverage
 import pytest
 from django.apps import apps
 from django.conf import settings
@@ -29,10 +28,10 @@ from django.db import connection, transaction
 
 from django_events import EventDispatcher, dispatcher
 from django_events.tasks import BACKOFF, deliver
+from tests.conftest import ROOT, measured
 from tests.testapp import queued
 from tests.testapp.models import Customer, HandlerRun, Order, Shipment
 
-ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 60.0
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -54,12 +53,6 @@ class Worker:
             if time.monotonic() > deadline:  # pragma: no cover - only when a test fails
                 pytest.fail(f"no {what} after {TIMEOUT:.0f} s; worker output:\n{self.output()}")
             time.sleep(0.05)
-
-
-def measured() -> list[str]:
-    """``-m coverage run`` when this test run is measured: the worker's code counts too."""
-    run = ["-m", "coverage", "run", "--rcfile", str(ROOT / "pyproject.toml")]
-    return run if coverage.Coverage.current() is not None else []
 
 
 @pytest.fixture

@@ -71,7 +71,7 @@ class EventDispatcher(_LegacyNames):
         self._mode = mode
         self._raise = raise_handler_errors
         self._table = HandlerTable(cache_size)
-        self._routes = self._table.cache
+        self.routes = self._routes = self._table.cache
         self._class_routes = self._table.class_cache
         self._recorders: list[Recorder] = []
         self._lock = _allocate_lock()

@@ -33,14 +33,9 @@ class _Dispatching(Protocol):
     def dispatch(self, event: Event, /) -> None: ...
 
 
-class _NoDispatcher:
-    def dispatch(self, event: Event, /) -> None:
-        raise RuntimeError("django_events is not imported: import django_events first")
-
-
 #: The default dispatcher, set by django_events._dispatcher when it creates it (this
 #: module sits below it, so it is handed down rather than imported).
-_default: _Dispatching = _NoDispatcher()
+_default: _Dispatching
 
 
 def use_default(dispatcher: _Dispatching) -> None:

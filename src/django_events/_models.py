@@ -211,10 +211,8 @@ def _emit(
     # which yielded to the hub after each model event): `creating` can still change the row.
     names, targets = _senders[sender]
     name = names[action]
-    for ref in list(targets):
-        target = ref()
-        if target is not None:
-            target.dispatch_with_context(name, (instance,), using, save)
+    for target in filter(None, [ref() for ref in targets]):  # (a dispatcher may be dropped meanwhile)
+        target.dispatch_with_context(name, (instance,), using, save)
 
 
 def _snapshot(sender: type[Model], instance: Model, **kwargs: Any) -> None:

@@ -153,7 +153,7 @@ class Route:
     typed: a dispatch by name then runs (or queues) them as they stand, after one lookup.
     """
 
-    __slots__ = ("event_type", "immediate", "name_steps", "parts", "registrations", "typed")
+    __slots__ = ("event_type", "immediate", "name_steps", "parts", "registrations", "typed", "untyped")
 
     def __init__(self, registrations: tuple[Registration, ...]) -> None:
         groups: dict[Delivery | None, list[Registration]] = {}
@@ -171,6 +171,8 @@ class Route:
         self.typed = tuple(dict.fromkeys(r.target for r in registrations if isinstance(r.target, type)))
         #: The one Event class the typed immediate handlers take, if there is exactly one.
         self.event_type: type[Event] | None = self.typed[0] if len(self.typed) == 1 else None
+        #: The immediate handlers when none is typed: what any delivery of the name runs.
+        self.untyped: tuple[Step, ...] | None = None if self.typed else self.immediate
         plain = bool(registrations) and not self.typed and len(self.parts) == 1 and self.parts[0][0] is None
         self.name_steps: tuple[Step, ...] | None = self.immediate if plain else None
 

@@ -58,12 +58,15 @@ def run(
     alias: str | None = None,
     may_raise: bool = True,
     error: Exception | None = None,
+    more: Callable[[], Item] | None = None,
 ) -> Exception | None:
     """Call every handler of one event, in order; a failure never stops the others.
 
     ``steps`` None resolves the handlers now (a queued event). Called while this greenlet
     runs handlers already (a handler dispatched in sync mode), the event waits for the
     current one's handlers, then runs before the outermost call returns: queue order.
+    ``more`` hands out further events to run the same way (a gevent queue being drained)
+    until it raises IndexError.
 
     Returns the error its caller raises once everything ran: ``error`` when one was passed
     in, else the first failure when ``may_raise`` and the dispatcher's policy raises. Every
@@ -79,35 +82,51 @@ def run(
             frame.append(item)
         return error
     _frames[me] = None
+    token = None
     try:
         while True:
-            if steps is None:
-                steps = sink.steps_at_delivery(name, args, kwargs, alias, context)
-            token = None if context is None else current_context.set(context)
-            try:
-                for handler, takes_event, registration in steps:
-                    try:
-                        if takes_event:
-                            handler(args[0])
-                        elif args or kwargs:
-                            handler(name, *args, **kwargs)
-                        else:  # a bare name: a plain call is cheaper than unpacking nothing
-                            handler(name)
-                    except Exception as exc:
-                        if error is None and may_raise and sink.raises():
-                            error = exc
-                        else:
-                            log_failure(name, registration, exc)
-            finally:
-                if token is not None:
-                    current_context.reset(token)
-            frame = _frames[me]
-            if not frame:
+            if steps is None:  # resolved now: handlers removed since the dispatch do not run
+                route = sink.routes.get(name) if alias is None else None
+                steps = route.untyped if route is not None else None
+                if steps is None:
+                    steps = sink.steps_at_delivery(name, args, kwargs, alias, context)
+            if context is not None:
+                token = current_context.set(context)
+            for handler, takes_event, registration in steps:
+                try:
+                    if takes_event:
+                        handler(args[0])
+                    elif args or kwargs:
+                        handler(name, *args, **kwargs)
+                    else:  # a bare name: a plain call is cheaper than unpacking nothing
+                        handler(name)
+                except Exception as exc:
+                    if error is None and may_raise and sink.raises():
+                        error = exc
+                    else:
+                        log_failure(name, registration, exc)
+            if token is not None:
+                current_context.reset(token)
+                token = None
+            frame = _frames.pop(me)
+            if frame:  # events its handlers dispatched inline: next, still as this greenlet's
+                _frames[me] = frame
+                sink, name, args, kwargs, alias, context = frame.popleft()
+            elif more is None:
                 return error
-            sink, name, args, kwargs, alias, context = frame.popleft()
+            else:
+                _frames[me] = None
+                try:
+                    sink, name, args, kwargs, alias, context = more()
+                except IndexError:
+                    del _frames[me]
+                    return error
             steps = None
-    finally:
-        del _frames[me]
+    except BaseException:
+        if token is not None:
+            current_context.reset(token)
+        _frames.pop(me, None)
+        raise
 
 
 def log_failure(name: str, registration: Registration, exc: BaseException) -> None:

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import Any
 
 from django.apps import AppConfig, apps
 from django.conf import settings
-from django.core.checks import CheckMessage, Error, register
+from django.core.checks import CheckMessage, Error, Warning, register
 
 from . import conf
 from ._live import live_registrations
 from ._models import ACTIONS, QUEUEABLE_ACTIONS, model_event_name, observer_app_problems
 
+if sys.version_info >= (3, 11):
+    from re import _constants as sre_constants
+    from re import _parser as sre_parse
+else:  # pragma: no cover - Python 3.10
+    import sre_constants
+    import sre_parse
+
 __all__ = [
     "check_after_commit_aliases",
+    "check_costly_patterns",
     "check_observers",
     "check_queued_handlers",
     "check_queued_model_events",
@@ -131,3 +140,58 @@ def check_queued_model_events(
                 )
             )
     return messages
+
+
+@register()
+def check_costly_patterns(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """``django_events.W001``: a pattern with two or more unbounded wildcards (``.*``, ``.+``),
+    whose matching cost grows with the square of the name's length."""
+    patterns = dict.fromkeys(
+        (registration.target, registration.label)
+        for registration in live_registrations()
+        if isinstance(registration.target, str)
+    )
+    return [
+        Warning(
+            f"handler {label} listens to {pattern!r}, which has {count} unbounded wildcards: "
+            "matching a long event name against it costs time in the square of the name's length "
+            "(about 0.7 s for a 30,000-character name), and event names can come from users.",
+            hint="Match one part of a name with [^:]* instead of .* (events::[^:]*::[^:]*::updated).",
+            id="django_events.W001",
+        )
+        for pattern, label in patterns
+        if (count := unbounded_wildcards(pattern)) >= 2
+    ]
+
+
+_REPEATS = {
+    sre_constants.MAX_REPEAT,
+    sre_constants.MIN_REPEAT,
+    getattr(sre_constants, "POSSESSIVE_REPEAT", None),
+}
+
+
+def unbounded_wildcards(pattern: str) -> int:
+    """How many ``.*`` / ``.+`` (any character, repeated without bound) a pattern has on
+    one path through it."""
+    return _wildcards(sre_parse.parse(pattern))
+
+
+def _wildcards(items: Any) -> int:
+    count = 0
+    for op, value in items:
+        if op in _REPEATS:
+            _low, high, body = value
+            if high == sre_constants.MAXREPEAT and list(body) == [(sre_constants.ANY, None)]:
+                count += 1
+            else:
+                count += _wildcards(body)
+        elif op == sre_constants.SUBPATTERN:
+            count += _wildcards(value[-1])
+        elif op == sre_constants.BRANCH:
+            count += max(_wildcards(branch) for branch in value[1])
+        elif op in (sre_constants.ASSERT, sre_constants.ASSERT_NOT):
+            count += _wildcards(value[1])
+    return count

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeAlias
 
 if TYPE_CHECKING:
+    from .._routing import Route
     from .._running import Context, Step
 
 __all__ = ["MODE_RANK", "Delivery", "Item", "ModeDelivery", "Sink"]
@@ -31,6 +32,9 @@ MODE_RANK: Final = 1
 
 class Sink(Protocol):
     """What a strategy asks of the dispatcher that routed an event."""
+
+    #: The dispatcher's cache of resolved routes by name (read at delivery: one lookup).
+    routes: dict[str, Route]
 
     def raises(self) -> bool:
         """Whether a handler's error goes to the caller (``RAISE_HANDLER_ERRORS``)."""

@@ -161,7 +161,7 @@ def _work(queue: ThreadQueue) -> None:
     me = getcurrent()
     hub = queue.hub
     try:
-        while queue.worker is me:
+        while True:
             _drain(queue, may_raise=False)
             queue.idle = True
             hub.switch()
@@ -204,9 +204,9 @@ def _drain(
     queue.drainer, queue.drainer_thread = me, _get_ident()
     try:
         items = queue.items
-        while items:
+        if items:
             sink, name, args, kwargs, alias, context = items.popleft()
-            error = run(sink, None, name, args, kwargs, context, alias, may_raise, error)
+            error = run(sink, None, name, args, kwargs, context, alias, may_raise, error, items.popleft)
     finally:
         if queue.lock is lock:
             queue.drainer, queue.drainer_thread, queue.stranded = None, 0, False
@@ -221,12 +221,16 @@ def _descends(me: greenlet, ancestor: greenlet) -> bool:
     """Whether ``me`` is ``ancestor`` or was spawned by it, directly or not (gevent keeps
     ``spawning_greenlet``; a raw greenlet's parent is the one that created it)."""
     current: greenlet | None = me
-    while current is not None:
-        if current is ancestor:
-            return True
-        spawner = getattr(current, "spawning_greenlet", None)
-        current = spawner() if spawner is not None else current.parent
-    return False
+    while current is not ancestor:
+        if current is None:
+            return False
+        if isinstance(current, gevent.Greenlet):
+            if current.spawning_greenlet is None:  # gevent tracks no spawn tree: cannot tell,
+                return True  # so never wait
+            current = current.spawning_greenlet()
+        else:
+            current = current.parent
+    return True
 
 
 def _wait_for(queue: ThreadQueue) -> None:
@@ -241,14 +245,19 @@ def _wait_for(queue: ThreadQueue) -> None:
 
 
 def _take_over(queue: ThreadQueue) -> Any:
-    """A new lock for a queue whose drain can never resume (its thread ended), held by the
-    caller; None when the queue is not stranded (or another caller took it first)."""
+    """A new lock for a queue whose drain can never resume (its thread ended, or the hub has
+    nothing left that could resume it), held by the caller; None when the queue is not
+    stranded (or another caller took it first). The events move to a new deque: should the
+    old drain resume after all, it finds nothing left to take."""
     with _lock:
         if not queue.stranded:
             return None
         queue.stranded = False
         lock = queue.lock = _allocate_lock()
         lock.acquire()
+        old, queue.items = queue.items, deque()
+        queue.items.extend(old)
+        old.clear()
         return lock
 
 
