@@ -24,6 +24,11 @@ def has_task_backend() -> bool:
     return find_spec("django_tasks_db") is not None
 
 
+def has_original() -> bool:
+    """Whether django-event-system 1.0.1 (module ``events``) is installed (scenario 9)."""
+    return find_spec("events") is not None
+
+
 def setup_django(tasks_database: str) -> None:
     """One in-memory SQLite database, and the task rows in a SQLite file at ``tasks_database``;
     handlers run inline (sync mode) unless a case says so."""
@@ -116,6 +121,12 @@ class Target:
     @property
     def met(self) -> bool:
         return self.value >= self.limit if self.at_least else self.value <= self.limit
+
+
+def target_order(target: Target) -> tuple[int, str]:
+    """1, 2, 3a, 3b, ... 10: by number, then letter."""
+    digits = "".join(c for c in target.key if c.isdigit())
+    return int(digits), target.key
 
 
 def ratio(numerator: Case, denominator: Case) -> float:

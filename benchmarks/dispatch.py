@@ -1,7 +1,8 @@
-"""Scenarios 1 to 5: the cost of one dispatch, against django.dispatch.Signal and peers.
+"""Scenarios 1 to 5, 9 and 10: the cost of one dispatch, against django.dispatch.Signal,
+peers, django-event-system 1.0.1, and the README's own idioms.
 
 django_events runs in sync mode (handlers inline, like Signal.send) unless the scenario
-is the gevent one. Every handler and receiver does the same work: it counts its call.
+is a gevent one. Every handler and receiver does the same work: it counts its call.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ import re
 from collections.abc import Callable
 from decimal import Decimal
 
+import gevent
 from django.dispatch import Signal
 
-from django_events import Event, EventDispatcher
+from django_events import Event, EventDispatcher, dispatcher
 
-from ._harness import Case, Counter, Target, ratio
+from ._harness import Case, Counter, Target, has_original, ratio
 
 NAME = "shop::orders::paid"
 PATTERNS = 1000
@@ -141,6 +143,82 @@ def gevent_burst(burst: int) -> Case:
     )
 
 
+def gevent_yield_per_event() -> list[Case]:
+    """The shape of a gevent request: dispatch, then I/O (here gevent.sleep()) lets it run;
+    ours, and django-event-system 1.0.1 (its gevent Queue and handler greenlet)."""
+    counter = Counter()
+    queued = EventDispatcher(mode="gevent")
+    for handler in _name_handlers(counter, 1):
+        queued.register(NAME, handler)
+    cases = [
+        Case(
+            "django_events, gevent: dispatch + gevent.sleep()",
+            f"d.dispatch({NAME!r}); sleep()",
+            {"d": queued, "sleep": gevent.sleep},
+            counter,
+            1,
+        )
+    ]
+    if has_original():
+        from events.events import Dispatcher as Original  # its AppConfig does not load on Django 4+
+
+        original_counter = Counter()
+        for handler in _name_handlers(original_counter, 1):
+            Original.RegisterHandler(NAME, handler)
+        cases.append(
+            Case(
+                "django-event-system 1.0.1: Dispatch + gevent.sleep()",
+                f"D.Dispatch({NAME!r}); sleep()",
+                {"D": Original, "sleep": gevent.sleep},
+                original_counter,
+                1,
+            )
+        )
+    return cases
+
+
+class PaidByIdiom(Event, frozen=True):
+    order_id: int
+    amount: Decimal
+
+
+class PaidByDispatcher(Event, frozen=True):
+    order_id: int
+    amount: Decimal
+
+
+def event_idiom() -> tuple[Case, Case]:
+    """``OrderPaid(...).dispatch()`` (the README's idiom) against
+    ``dispatcher.dispatch(OrderPaid(...))``, construction included in both (the default
+    dispatcher, in sync mode here)."""
+    idiom_counter, plain_counter = Counter(), Counter()
+
+    def on_idiom(event: PaidByIdiom) -> None:
+        idiom_counter.calls += 1
+
+    def on_plain(event: PaidByDispatcher) -> None:
+        plain_counter.calls += 1
+
+    dispatcher.register(PaidByIdiom, on_idiom)
+    dispatcher.register(PaidByDispatcher, on_plain)
+    amount = Decimal("9.50")
+    idiom = Case(
+        "django_events, OrderPaid(...).dispatch()",
+        "E(order_id=1, amount=a).dispatch()",
+        {"E": PaidByIdiom, "a": amount},
+        idiom_counter,
+        1,
+    )
+    plain = Case(
+        "django_events, dispatcher.dispatch(OrderPaid(...))",
+        "d.dispatch(E(order_id=1, amount=a))",
+        {"d": dispatcher, "E": PaidByDispatcher, "a": amount},
+        plain_counter,
+        1,
+    )
+    return idiom, plain
+
+
 def event_instance() -> Case:
     counter = Counter()
     dispatcher = EventDispatcher(mode="sync")
@@ -167,18 +245,22 @@ def scenarios(*, burst: int = 1000) -> tuple[list[tuple[str, list[Case]]], Calla
     patterns, naive = many_patterns()
     burst_case = gevent_burst(burst)
     instance = event_instance()
+    yielding = gevent_yield_per_event()
+    idiom, plain = event_idiom()
     sections = [
         ("1  one name, one handler", [one, signal_one, *peers_one]),
         ("2  one name, ten handlers", [ten, signal_ten, *peers_ten]),
         (f"3  {PATTERNS} regex patterns registered, one matches", [patterns, naive]),
         ("4  gevent mode, per event", [burst_case]),
         ("5  Event instance to a typed handler", [instance]),
+        ("9  gevent mode, dispatch then gevent.sleep(), per event", yielding),
+        ("10 the README's idiom, construction included", [idiom, plain]),
     ]
 
     def targets() -> list[Target]:
-        return [
-            Target("1", "ours / Signal.send, one handler", ratio(one, signal_one), 0.40),
-            Target("2", "ours / Signal.send, ten handlers", ratio(ten, signal_ten), 0.50),
+        found = [
+            Target("1", "ours / Signal.send, one handler", ratio(one, signal_one), 0.25),
+            Target("2", "ours / Signal.send, ten handlers", ratio(ten, signal_ten), 0.25),
             Target("3a", f"{PATTERNS} patterns / scenario 1", ratio(patterns, one), 1.2),
             Target(
                 "3b",
@@ -189,6 +271,10 @@ def scenarios(*, burst: int = 1000) -> tuple[list[tuple[str, list[Case]]], Calla
             ),
             Target("4", "gevent, per event / scenario 1", ratio(burst_case, one), 1.5),
             Target("5", "Event instance / scenario 1", ratio(instance, one), 1.3),
+            Target("10", "OrderPaid(...).dispatch() / dispatcher.dispatch(...)", ratio(idiom, plain), 1.1),
         ]
+        if len(yielding) == 2:
+            found.append(Target("9", "gevent + sleep, ours / django-event-system", ratio(*yielding), 0.75))
+        return found
 
     return sections, targets

@@ -232,6 +232,8 @@ class HandlerTable:
         #: ``class_route`` results by Event class; the same dict for the table's lifetime.
         self.class_cache: dict[type, ClassRoute] = {}
         self._cache_size = cache_size
+        #: The most characters of names cached (``MAX_CACHED_CHARS``).
+        self.max_chars = MAX_CACHED_CHARS
         self._cached_chars = 0
         self._generation = 0
         add_table(self)
@@ -278,11 +280,11 @@ class HandlerTable:
         """Cache ``route`` unless the registry changed since ``generation`` (it was resolved
         against an older one); a full cache is emptied first."""
         size = len(name)
-        if size > MAX_CACHED_CHARS:
+        if size > self.max_chars:
             return
         with self._lock:
             if generation == self._generation:
-                if len(self.cache) >= self._cache_size or self._cached_chars + size > MAX_CACHED_CHARS:
+                if len(self.cache) >= self._cache_size or self._cached_chars + size > self.max_chars:
                     self.cache.clear()
                     self._cached_chars = 0
                 self.cache[name] = route

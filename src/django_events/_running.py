@@ -58,15 +58,15 @@ def run(
     alias: str | None = None,
     may_raise: bool = True,
     error: Exception | None = None,
-    more: Callable[[], Item] | None = None,
+    more: deque[Item] | None = None,
 ) -> Exception | None:
     """Call every handler of one event, in order; a failure never stops the others.
 
     ``steps`` None resolves the handlers now (a queued event). Called while this greenlet
     runs handlers already (a handler dispatched in sync mode), the event waits for the
     current one's handlers, then runs before the outermost call returns: queue order.
-    ``more`` hands out further events to run the same way (a gevent queue being drained)
-    until it raises IndexError.
+    ``more`` holds further events to run the same way (a gevent queue being drained), until
+    it is empty.
 
     Returns the error its caller raises once everything ran: ``error`` when one was passed
     in, else the first failure when ``may_raise`` and the dispatcher's policy raises. Every
@@ -108,19 +108,15 @@ def run(
             if token is not None:
                 current_context.reset(token)
                 token = None
-            frame = _frames.pop(me)
-            if frame:  # events its handlers dispatched inline: next, still as this greenlet's
-                _frames[me] = frame
-                sink, name, args, kwargs, alias, context = frame.popleft()
-            elif more is None:
-                return error
+            if more:  # draining a queue: this greenlet stays registered
+                frame = _frames[me]
+                sink, name, args, kwargs, alias, context = frame.popleft() if frame else more.popleft()
             else:
-                _frames[me] = None
-                try:
-                    sink, name, args, kwargs, alias, context = more()
-                except IndexError:
-                    del _frames[me]
+                frame = _frames.pop(me)
+                if not frame:
                     return error
+                _frames[me] = frame  # events its handlers dispatched inline: next, in order
+                sink, name, args, kwargs, alias, context = frame.popleft()
             steps = None
     except BaseException:
         if token is not None:

@@ -24,7 +24,7 @@ import atexit
 import threading
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import gevent
@@ -58,6 +58,7 @@ class ThreadQueue:
         "items",
         "lock",
         "orphaned",
+        "schedule",
         "stranded",
         "worker",
     )
@@ -72,6 +73,8 @@ class ThreadQueue:
         self.idle = True
         self.worker: greenlet | None = None
         self.hub: Any = None
+        #: The hub loop's ``run_callback``: a dispatch wakes the parked worker with one call.
+        self.schedule: Callable[..., object] | None = None
         #: The thread ended (its queue waits for any other drain).
         self.orphaned = False
         #: ...while one of its greenlets was draining: that drain can never resume.
@@ -87,6 +90,8 @@ class _Owner:
 _local = _ThreadLocal()
 _lock = _allocate_lock()
 _queues: list[ThreadQueue] = []
+#: The queues of threads that ended while events were queued or a drain was under way.
+_orphans: list[ThreadQueue] = []
 _exit_drain_registered = False
 
 
@@ -140,20 +145,24 @@ def _orphan(queue: ThreadQueue) -> None:
     # Runs in the ending thread, as its local storage goes.
     queue.stranded = queue.lock.locked() and queue.drainer_thread == _get_ident()
     queue.orphaned = True
+    with _lock:
+        _orphans.append(queue)
 
 
 def _wake(queue: ThreadQueue) -> None:
-    hub = get_hub_if_exists()
-    if hub is None:
-        if threading.current_thread() is not threading.main_thread():
-            return  # no hub here: drained at the end of the request, clear_queue() or exit
-        hub = gevent.get_hub()
-    worker = queue.worker
-    if worker is None or queue.hub is not hub or hub.loop is None or worker.dead:
+    """Schedule the parked worker in its hub; make one first (or again, in a new hub)."""
+    hub, worker, schedule = queue.hub, queue.worker, queue.schedule
+    if worker is None or schedule is None or hub.loop is None or hub is not get_hub_if_exists():
+        hub = get_hub_if_exists()
+        if hub is None:
+            if threading.current_thread() is not threading.main_thread():
+                return  # no hub here: drained at the end of the request, clear_queue() or exit
+            hub = gevent.get_hub()
+        queue.hub, schedule = hub, hub.loop.run_callback
+        queue.schedule = schedule
         worker = queue.worker = greenlet(_work, parent=hub)
-        queue.hub = hub
     queue.idle = False
-    hub.loop.run_callback(worker.switch, queue)
+    schedule(worker.switch, queue)
 
 
 def _work(queue: ThreadQueue) -> None:
@@ -162,12 +171,12 @@ def _work(queue: ThreadQueue) -> None:
     hub = queue.hub
     try:
         while True:
-            _drain(queue, may_raise=False)
+            _drain(queue, False)
             queue.idle = True
             hub.switch()
     finally:
         if queue.worker is me:
-            queue.worker = None
+            queue.worker = queue.hub = None
             queue.idle = True
 
 
@@ -206,7 +215,7 @@ def _drain(
         items = queue.items
         if items:
             sink, name, args, kwargs, alias, context = items.popleft()
-            error = run(sink, None, name, args, kwargs, context, alias, may_raise, error, items.popleft)
+            error = run(sink, None, name, args, kwargs, context, alias, may_raise, error, items)
     finally:
         if queue.lock is lock:
             queue.drainer, queue.drainer_thread, queue.stranded = None, 0, False
@@ -261,13 +270,13 @@ def _take_over(queue: ThreadQueue) -> Any:
         return lock
 
 
-def _this_thread_and_orphans() -> Iterator[ThreadQueue]:
+def _this_thread_and_orphans() -> list[ThreadQueue]:
     mine = getattr(_local, "queue", None)
-    if mine is not None:
-        yield mine
-    with _lock:
-        orphans = [q for q in _queues if q.orphaned]
-    yield from orphans
+    found = [] if mine is None else [mine]
+    if _orphans:
+        with _lock:
+            found += _orphans
+    return found
 
 
 def drain(may_raise: bool) -> Exception | None:
@@ -278,11 +287,14 @@ def drain(may_raise: bool) -> Exception | None:
     while progressed:
         progressed = False
         for queue in _this_thread_and_orphans():
-            if queue.items or queue.lock.locked():
+            if queue.items or queue.drainer is not None:
                 drained, error = _drain(queue, may_raise, error, wait=True)
                 progressed = progressed or drained
-    with _lock:
-        _queues[:] = [q for q in _queues if q.items or not q.orphaned]
+    if _orphans:
+        with _lock:
+            done = [q for q in _orphans if not q.items and q.drainer is None]
+            _orphans[:] = [q for q in _orphans if q not in done]
+            _queues[:] = [q for q in _queues if q not in done]
     return error
 
 
