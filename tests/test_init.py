@@ -6,6 +6,7 @@ DOCUMENTED = {
     # modern
     "Event",
     "EventDispatcher",
+    "HandlerOptions",
     "InvalidPattern",
     "PayloadError",
     "dispatcher",

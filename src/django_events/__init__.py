@@ -12,6 +12,7 @@ from ._dispatcher import EventDispatcher, dispatcher
 from ._events import Event, path_from_class
 from ._legacy import Dispatcher, EventListener, GetPathFromClass, RegisterSignalsFor, SignalToEvent
 from ._models import ModelObserver, Observer, changes, model_event_name, observe_model, observes
+from ._options import HandlerOptions
 from ._signals import signal_to_event
 from .exceptions import InvalidPattern, PayloadError
 
@@ -19,6 +20,7 @@ __all__ = [
     # modern
     "Event",
     "EventDispatcher",
+    "HandlerOptions",
     "InvalidPattern",
     "ModelObserver",
     "PayloadError",

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 
-from typing_extensions import assert_type
+from typing_extensions import Unpack, assert_type
 
-from django_events import Dispatcher, Event, EventDispatcher, dispatcher, on
+from django_events import Dispatcher, Event, EventDispatcher, HandlerOptions, dispatcher, on
+from django_events._decorators import OnPattern
 
 
 class OrderPaid(Event):
@@ -174,3 +175,16 @@ async def async_work(x: int) -> str:
 
 async def caller() -> None:
     assert_type(await async_work(1), str)
+
+
+# Handler options are typed once (HandlerOptions): an unknown option or a wrong type is an error.
+on("shop::.*", retry=3)  # type: ignore[call-overload]
+on("shop::.*", queue=42)  # type: ignore[call-overload]
+on(OrderPaid, after_commit=True, using="replica")
+dispatcher.register("shop::.*", audit, retry=3)  # type: ignore[call-overload]
+dispatcher.register("shop::.*", audit, queue="mail", priority=5, retries=2)
+
+
+def wrapped_on(pattern: str, **options: Unpack[HandlerOptions]) -> OnPattern:
+    """A project's own decorator, passing the options through with their types."""
+    return on(pattern, **options)
