@@ -14,7 +14,7 @@ from typing import Any
 import gevent
 import gevent.event
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.test import Client, override_settings
 from greenlet import getcurrent
 
@@ -368,8 +368,11 @@ def test_a_save_in_a_thread_without_a_hub_runs_its_handlers_there() -> None:
             seen.append(("creating", threading.get_ident(), get_hub_if_exists()))
 
     def work() -> None:
-        Place.objects.create(name="threaded")
-        seen.append(("saved", threading.get_ident(), get_hub_if_exists()))
+        try:
+            Place.objects.create(name="threaded")
+            seen.append(("saved", threading.get_ident(), get_hub_if_exists()))
+        finally:
+            connection.close()  # as the end of a request does
 
     thread = threading.Thread(target=work)
     thread.start()

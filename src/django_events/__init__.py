@@ -10,8 +10,8 @@ from __future__ import annotations
 from ._decorators import off, on
 from ._dispatcher import EventDispatcher, dispatcher
 from ._events import Event, path_from_class
-from ._legacy import Dispatcher, EventListener, GetPathFromClass, RegisterSignalsFor, SignalToEvent
-from ._models import ModelObserver, Observer, changes, model_event_name, observe_model, observes
+from ._legacy import Dispatcher, EventListener, GetPathFromClass, Observer, RegisterSignalsFor, SignalToEvent
+from ._models import ModelObserver, changes, model_event_name, observe_model, observes
 from ._options import HandlerOptions
 from ._signals import signal_to_event
 from .exceptions import InvalidPattern, PayloadError

@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, TypeVar
 
+from django.db.models import Model
 from typing_extensions import ParamSpec, Self, Unpack
 
 from ._dispatcher import EventDispatcher, dispatcher, get_dispatcher
 from ._events import Event, path_from_class
-from ._models import Observer, observe_model
+from ._models import observe_model, register_observer
 from ._options import IMMEDIATE, HandlerOptions, Options
 from ._routing import Target, check_target
 from ._signals import signal_to_event
@@ -160,3 +161,27 @@ class EventListener:
     def unregister(cls) -> int:
         """Remove this listener from its dispatcher; return how many registrations went."""
         return sum(cls._dispatcher.off(handler) for handler in cls._handlers)
+
+
+class Observer:
+    """A model observer: ``observes = Model`` and methods ``(self, eventName, instance)``.
+
+    Registered when the class is defined, like the original.
+    """
+
+    observes: ClassVar[type[Model]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        model = cls.__dict__.get("observes", getattr(cls, "observes", None))
+        if model is None:
+            raise TypeError(f"{cls.__qualname__} must set observes = SomeModel")
+        register_observer(
+            cls,
+            model,
+            legacy=True,
+            base=Observer,
+            what=f"{cls.__qualname__}.observes",
+            options=Options.parse({}),
+            dispatcher=None,
+        )

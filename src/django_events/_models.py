@@ -7,7 +7,7 @@ import functools
 import re
 import weakref
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, Literal, TypeVar, get_args
+from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar, get_args
 
 from django.db.models import Model
 from django.db.models.signals import (
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ACTIONS",
     "ModelObserver",
-    "Observer",
+    "register_observer",
     "changes",
     "model_event_name",
     "observe_model",
@@ -320,7 +320,7 @@ def _defined_actions(cls: type, ignore: type) -> list[Action]:
     ]
 
 
-def _register_observer(
+def register_observer(
     cls: type,
     model: type[Model],
     legacy: bool,
@@ -382,7 +382,7 @@ def observes(
     def decorate(cls: _C) -> _C:
         if not isinstance(cls, type):
             raise TypeError(f"@observes({model.__qualname__}) decorates a class, got {describe(cls)}")
-        _register_observer(
+        register_observer(
             cls,
             model,
             legacy=False,
@@ -394,30 +394,6 @@ def observes(
         return cls
 
     return decorate
-
-
-class Observer:
-    """Legacy model observer: ``observes = Model`` and methods ``(self, eventName, instance)``.
-
-    Registered when the class is defined, like the original.
-    """
-
-    observes: ClassVar[type[Model]]
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        model = cls.__dict__.get("observes", getattr(cls, "observes", None))
-        if model is None:
-            raise TypeError(f"{cls.__qualname__} must set observes = SomeModel")
-        _register_observer(
-            cls,
-            model,
-            legacy=True,
-            base=Observer,
-            what=f"{cls.__qualname__}.observes",
-            options=Options.parse({}),
-            dispatcher=None,
-        )
 
 
 def observer_app_problems(installed: list[AppConfig]) -> list[tuple[type, type[Model]]]:
