@@ -13,6 +13,8 @@ from typing import Any
 
 import gevent
 import gevent.event
+import gevent.exceptions
+import gevent.pool
 import pytest
 from django.db import connection, transaction
 from django.test import Client, override_settings
@@ -20,7 +22,7 @@ from greenlet import getcurrent
 
 from django_events import Event, EventDispatcher, dispatcher, observes, on
 from django_events.delivery import gevent as delivery
-from tests.conftest import Recorder
+from tests.conftest import Recorder, finish_drains
 from tests.test_dispatcher import Boom, explode, script_output
 from tests.testapp.models import Customer, Place
 
@@ -84,7 +86,8 @@ def test_a_handler_that_fans_out_to_greenlets_never_hangs(
     with gevent.Timeout(5):  # a hang fails the test instead of stopping the suite
         dispatcher.dispatch("report::requested")
         gevent.sleep(0)  # the worker runs the handler, which spawns and joins
-        dispatcher.clear_queue()  # waits for that drain: this greenlet is not its child
+        dispatcher.clear_queue()  # the worker's drain is under way: returns at once
+        finish_drains()
         # The children's events waited behind the handler (queue order), then ran.
         assert seen == ["joined"] + ([handled] * 3 if handled else [])
         Customer.objects.create(name="later")  # later saves do not hang either
@@ -141,9 +144,106 @@ def test_a_handler_that_yields_keeps_one_consumer(queued: EventDispatcher) -> No
     gevent.sleep(0)  # the worker starts a, which yields
     queued.dispatch("b")  # the worker is busy: b waits for it
     gevent.sleep(0)
+    queued.clear_queue()  # never waits for the worker (it could be waiting for this greenlet)
     assert seen == ["start a"]
-    queued.clear_queue()  # waits for the worker's drain
+    finish_drains()
     assert seen == ["start a", "end a", "start b", "end b"]
+
+
+def _spawn_raw_child() -> None:
+    done = gevent.event.Event()
+
+    def child() -> None:
+        dispatcher.clear_queue()
+        done.set()
+
+    gevent.spawn_raw(child)  # its parent is the hub: nothing says who made it
+    done.wait()
+
+
+def _child_of_a_finished_greenlet() -> None:
+    group = gevent.pool.Group()
+    gevent.spawn(lambda: [group.spawn(dispatcher.clear_queue) for _ in range(3)]).join()
+    group.join()  # the greenlet that spawned them is gone
+
+
+def _a_greenlet_from_before() -> None:
+    assert _earlier.get(timeout=5) == "set by a greenlet that cleared the queue first"
+
+
+_earlier: gevent.event.AsyncResult[str] = gevent.event.AsyncResult()
+
+
+@pytest.mark.parametrize(
+    "handler",
+    [_spawn_raw_child, _child_of_a_finished_greenlet, _a_greenlet_from_before],
+    ids=["gevent.spawn_raw", "a Group filled by a finished greenlet", "a greenlet that existed before"],
+)
+def test_a_handler_waiting_for_any_greenlet_that_clears_the_queue_never_hangs(
+    handler: Callable[[], None],
+) -> None:
+    global _earlier
+    _earlier = gevent.event.AsyncResult()
+    seen: list[str] = []
+
+    def earlier() -> None:
+        gevent.sleep(0.01)
+        dispatcher.clear_queue()  # while the worker runs the handler that waits for it
+        _earlier.set("set by a greenlet that cleared the queue first")
+
+    before = gevent.spawn(earlier)
+
+    def waits(name: str) -> None:
+        handler()
+        seen.append(name)
+
+    dispatcher.register("wait", waits)
+    with gevent.Timeout(5):
+        dispatcher.dispatch("wait")
+        gevent.sleep(0)
+        finish_drains()
+        if handler is not _a_greenlet_from_before:
+            _earlier.set("unused")
+        before.join()
+    assert seen == ["wait"]
+
+
+def test_a_gevent_timeout_escaping_a_handler_does_not_stop_the_worker(
+    queued: EventDispatcher, recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    def times_out(name: str) -> None:
+        with gevent.Timeout(0.001):  # its own timeout, which it lets escape
+            gevent.sleep(1)
+
+    queued.register("slow", times_out)
+    queued.register("after", recorder)
+    queued.dispatch("slow")
+    queued.dispatch("after")
+    with caplog.at_level(logging.ERROR, logger="django_events"):
+        gevent.sleep(0.05)
+    assert recorder.calls == [("after",)]  # the worker went on with the queue
+    assert "a handler let <Timeout" in caplog.text
+
+
+def test_clear_queue_in_a_hub_callback_during_a_drain_does_not_block(queued: EventDispatcher) -> None:
+    results: list[str] = []
+
+    def slow(name: str) -> None:
+        gevent.sleep(0.01)
+
+    def in_the_hub() -> None:
+        try:
+            queued.clear_queue()
+            results.append("returned")
+        except Exception as exc:  # pragma: no cover - the failure this test is about
+            results.append(repr(exc))
+
+    queued.register("slow", slow)
+    queued.dispatch("slow")
+    gevent.sleep(0)  # the worker is inside the handler
+    gevent.get_hub().loop.run_callback(in_the_hub)
+    gevent.sleep(0)
+    assert results == ["returned"]
 
 
 def _ping_pong(first: EventDispatcher, second: EventDispatcher, seen: list[str]) -> None:
@@ -313,47 +413,34 @@ def test_a_thread_reusing_a_dead_threads_ident_takes_over_its_stranded_queue(que
     assert queued.pending() == 0
 
 
-def test_a_drain_that_can_never_finish_is_taken_over() -> None:
+def test_exit_takes_over_a_drain_that_can_never_finish() -> None:
     script = """
 import gevent, gevent.event
-from django_events import EventDispatcher
+from django_events import Dispatcher
 
-queued = EventDispatcher(mode="gevent")
 never = gevent.event.Event()
-queued.register("block", lambda name: never.wait())  # nothing will ever set it
-queued.register("after", lambda name: print("after", flush=True))
-queued.dispatch("block")
-queued.dispatch("after")
-stuck = gevent.spawn(queued.clear_queue)  # drains, and blocks in the first handler
-gevent.sleep(0)
-queued.clear_queue()  # waits; the hub has nothing left to run: it takes the queue over
-print("pending", queued.pending(), flush=True)
-stuck.kill()  # the stuck drain ends without touching the queue it lost
-queued.dispatch("after")
-queued.clear_queue()
+Dispatcher.RegisterHandler("stuck", lambda name: never.wait())  # nothing will ever set it
+Dispatcher.RegisterHandler("after", lambda name: print("after", flush=True))
+Dispatcher.Dispatch("stuck")
+Dispatcher.Dispatch("after")
+gevent.sleep(0)  # the worker starts the stuck handler
+print("exiting", flush=True)
 """
-    assert script_output(script) == ["after", "pending 0", "after"]
+    assert script_output(script) == ["exiting", "after"]  # and the process ended
 
 
-def test_a_greenlet_whose_spawn_tree_gevent_does_not_track_never_waits() -> None:
+def test_legacy_dispatch_without_django_settings_gives_the_hub_a_turn() -> None:
     script = """
-import gevent
-from django_events import EventDispatcher
+from django_events import Event, on
 
-queued = EventDispatcher(mode="gevent")
+class Hello(Event):
+    pass
 
-def handler(name):
-    child = gevent.spawn(queued.clear_queue)
-    child.join()  # the child cannot tell that it descends from this drain: it must not wait
-    print("joined", flush=True)
-
-queued.register("fan", handler)
-queued.dispatch("fan")
-with gevent.Timeout(5):
-    queued.clear_queue()
-print("done", flush=True)
+on(Hello)(lambda event: print("handled", flush=True))
+Hello.Dispatch()
+print("after Dispatch", flush=True)
 """
-    assert script_output(script, GEVENT_TRACK_GREENLET_TREE="false") == ["joined", "done"]
+    assert script_output(script) == ["handled", "after Dispatch"]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -442,15 +529,6 @@ def test_exit_waits_for_a_drain_of_its_own_thread_even_once_its_locals_are_gone(
     assert seen == ["start a", "end a", "start b", "end b"]  # waited for, not taken over
 
 
-def test_a_raw_greenlet_descends_from_the_greenlet_that_made_it() -> None:
-    from greenlet import greenlet
-
-    outer = getcurrent()
-    inner = greenlet(lambda: None)  # its parent is the greenlet that made it
-    assert delivery._descends(inner, outer)
-    assert not delivery._descends(outer, inner)
-
-
 def test_a_drain_that_lost_its_queue_takes_nothing_more_when_it_resumes(queued: EventDispatcher) -> None:
     release = gevent.event.Event()
     ran_in: list[object] = []
@@ -484,3 +562,28 @@ def test_legacy_dispatch_in_a_thread_without_a_hub_makes_none() -> None:
     thread.start()
     thread.join(5)
     assert seen == [Paid(7), None]
+
+
+def test_exit_takes_over_a_drain_of_its_own_thread_that_cannot_resume(
+    queued: EventDispatcher, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    never = gevent.event.Event()
+    queued.register("stuck", lambda name: never.wait())
+    queued.register("after", recorder)
+    queued.dispatch("stuck")
+    queued.dispatch("after")
+    gevent.sleep(0)  # the worker blocks in the stuck handler
+
+    class HubWithNothingToDo:  # what waiting finds when nothing else could ever run
+        def wait(self) -> None:
+            raise gevent.exceptions.LoopExit("This operation would block forever")
+
+        def set(self) -> None: ...
+
+    monkeypatch.setattr(gevent.event, "Event", HubWithNothingToDo)
+    delivery.drain_at_exit()
+    assert recorder.calls == [("after",)]  # taken over instead of spinning
+    monkeypatch.undo()
+    never.set()  # the old drain resumes, finds nothing left, and lets go
+    finish_drains()
+    assert recorder.calls == [("after",)]

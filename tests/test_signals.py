@@ -200,3 +200,29 @@ def test_a_dropped_dispatcher_gets_nothing_from_its_signals(signal: Signal, reco
     assert ref() is None  # the signal's receiver does not keep it alive
     signal.send(sender=None)  # ...and sends go on without it
     assert recorder.calls == [("relayed", {"sender": None})]
+
+
+def test_each_new_dispatcher_gets_its_own_connection(signal: Signal) -> None:
+    seen: list[int] = []
+    receivers_before = len(signal.receivers)
+    for i in range(50):  # a new dispatcher may take a dropped one's id()
+        d = EventDispatcher(mode="sync")
+        d.register("ping", lambda name, i=i, **kwargs: seen.append(i))
+        SignalToEvent(signal, event="ping", dispatcher=d)
+        signal.send(sender=None)
+        del d
+        gc.collect()
+    assert seen == list(range(50))
+    assert len(signal.receivers) == receivers_before  # dropped dispatchers' relays are gone
+
+
+def test_a_relay_whose_dispatcher_is_gone_does_nothing(recorder: Recorder) -> None:
+    from django_events._signals import _Relay
+
+    other = EventDispatcher(mode="sync")
+    other.register("relayed", recorder)
+    relay = _Relay("relayed", None, other)
+    relay(sender=None)
+    del other
+    relay(sender=None)  # (a send racing the dispatcher's end)
+    assert recorder.calls == [("relayed", {"sender": None})]

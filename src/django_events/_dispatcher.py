@@ -39,6 +39,7 @@ _E = TypeVar("_E", bound=Event)
 
 _allocate_lock = get_original("_thread", "allocate_lock")
 _live: weakref.WeakSet[EventDispatcher] = weakref.WeakSet()
+_live_lock = _allocate_lock()  # a WeakSet cannot be copied while another thread adds to it
 
 
 class EventDispatcher(_LegacyNames):
@@ -80,7 +81,8 @@ class EventDispatcher(_LegacyNames):
         self._delivery: Delivery = inline.DELIVERY
         self._send: Callable[..., Exception | None] = inline.DELIVERY.send
         self.settle()
-        _live.add(self)
+        with _live_lock:
+            _live.add(self)
 
     def __repr__(self) -> str:
         return f"<EventDispatcher mode={self.mode!r} handlers={len(self._table.registrations)}>"
@@ -307,8 +309,12 @@ class EventDispatcher(_LegacyNames):
             error = self._send(self, steps, name, args, {}, context)
             if error is not None:
                 raise error
-        if self._mode_delivery is gevent.DELIVERY:
+        if self._in_gevent_mode():
             gevent.yield_to_handlers()
+
+    def _in_gevent_mode(self) -> bool:
+        mode = self._mode_delivery
+        return mode is gevent.DELIVERY or (mode is _FOLLOWING and self.mode == "gevent")
 
     # -- what the strategies ask (delivery.Sink) -----------------------------------------
 
@@ -366,10 +372,11 @@ class EventDispatcher(_LegacyNames):
     def clear_queue(self) -> None:
         """Run this thread's pending events now (and those left by threads that ended).
 
-        When a drain of this thread's queue is already under way (called from a handler,
-        from a greenlet a handler spawned, or while a handler yields) it returns at once:
-        that drain runs the rest, in order. With ``RAISE_HANDLER_ERRORS`` every pending
-        event still runs; then the first handler error is raised.
+        When a drain of this thread's queue is already under way in another greenlet (a
+        handler that yielded, spawned greenlets, or waits for one) it returns at once: that
+        drain runs the rest, in order; it never waits for a greenlet that may be waiting for
+        it. With ``RAISE_HANDLER_ERRORS`` every pending event it runs still runs; then the
+        first handler error is raised.
         """
         error = gevent.drain(may_raise=True)
         if error is not None:
@@ -382,7 +389,7 @@ class EventDispatcher(_LegacyNames):
     def let_handlers_run(self) -> None:
         """In gevent mode, let this thread's queued events run now, without waiting for a
         drain under way (the original package yielded to the hub)."""
-        if self._mode_delivery is gevent.DELIVERY:
+        if self._in_gevent_mode():
             gevent.yield_to_handlers()
 
     @overload
@@ -449,7 +456,8 @@ def get_dispatcher(value: object) -> EventDispatcher:
 
 def live_dispatchers() -> list[EventDispatcher]:
     """Every EventDispatcher instance that is still referenced."""
-    return list(_live)
+    with _live_lock:
+        return list(_live)
 
 
 def settle_all() -> None:

@@ -62,8 +62,9 @@ class LegacyEventMethods:
     @classmethod
     def Dispatch(cls: Callable[_P, _E], *args: _P.args, **kwargs: _P.kwargs) -> _E:
         """Build ``cls(*args, **kwargs)``, dispatch it, and give its handlers a turn, as the
-        original yielded to the hub: they have run when this returns, unless a drain of
-        this thread's queue is under way (then they run after it, in order)."""
+        original yielded to the hub (gevent mode): the worker runs them then, unless a
+        drain of this thread's queue is under way (then they run after it, in order); a
+        handler that yields finishes later. In sync mode they have run."""
         event = cls(*args, **kwargs)
         dispatcher.dispatch(event)
         dispatcher.let_handlers_run()

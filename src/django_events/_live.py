@@ -7,19 +7,26 @@ import weakref
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from gevent.monkey import get_original
+
 if TYPE_CHECKING:
     from ._routing import HandlerTable, Registration
 
 __all__ = ["add_table", "live_registrations"]
 
 _tables: weakref.WeakSet[HandlerTable] = weakref.WeakSet()
+# A real lock: a WeakSet cannot be copied while another thread adds to it.
+_lock = get_original("_thread", "allocate_lock")()
 
 
 def add_table(table: HandlerTable) -> None:
-    _tables.add(table)
+    with _lock:
+        _tables.add(table)
 
 
 def live_registrations() -> Iterator[Registration]:
     """The registrations of every live dispatcher."""
-    for table in list(_tables):
+    with _lock:
+        tables = list(_tables)
+    for table in tables:
         yield from table.registrations

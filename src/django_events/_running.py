@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from ._routing import Registration
     from .delivery import Item, Sink
 
-__all__ = ["Context", "Step", "current_context", "run"]
+__all__ = ["Context", "Step", "abandon", "current_context", "run"]
 
 logger = logging.getLogger("django_events")
 
@@ -123,6 +123,12 @@ def run(
             current_context.reset(token)
         _frames.pop(me, None)
         raise
+
+
+def abandon(drainer: greenlet) -> deque[Item]:
+    """Forget a greenlet that can never resume (its thread ended mid-handler), and hand over
+    the events its handlers dispatched inline, to be delivered by someone else."""
+    return _frames.pop(drainer, None) or deque()
 
 
 def log_failure(name: str, registration: Registration, exc: BaseException) -> None:

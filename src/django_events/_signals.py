@@ -108,9 +108,8 @@ def signal_to_event(
     if hook is not None and not callable(hook):
         raise TypeError(f"SignalToEvent() hook must be callable, got {describe(hook)}")
     target = get_dispatcher(dispatcher)
-    signal.connect(
-        _Relay(event, hook, target),
-        sender=sender,
-        weak=False,
-        dispatch_uid=("django_events.SignalToEvent", event if hook is None else hook, id(target)),
-    )
+    # The dispatcher's weak reference names the connection (an id() could be reused by a
+    # later dispatcher); when the dispatcher is dropped, the connection goes with it.
+    uid = ("django_events.SignalToEvent", event if hook is None else hook, weakref.ref(target))
+    signal.connect(_Relay(event, hook, target), sender=sender, weak=False, dispatch_uid=uid)
+    weakref.finalize(target, signal.disconnect, sender=sender, dispatch_uid=uid)

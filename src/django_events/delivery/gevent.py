@@ -9,9 +9,10 @@ hub (one per thread would leak an event loop per runserver request thread); thei
 queues are drained at ``clear_queue()``, at the end of a request and at exit.
 
 One consumer at a time keeps dispatch order. A drain never waits for another greenlet:
-when the queue is being drained already (a handler that yielded, or a greenlet it spawned
-and joins), ``clear_queue()`` and request end return at once and that drain runs the rest.
-Only interpreter exit waits, for a drain of its own thread, so that nothing is left.
+when the queue is being drained already (a handler that yielded, that spawned greenlets
+and joins them, or that waits for another greenlet), ``clear_queue()`` and request end
+return at once and that drain runs the rest, in order. Only interpreter exit waits, for
+a drain of its own thread, so that nothing is left.
 
 A thread that ends with events queued leaves an orphan that the next drain in any thread
 (or exit) empties; if it ended while one of its greenlets was draining (a handler had
@@ -21,6 +22,7 @@ yielded), that drain can never resume and the next one takes the queue over.
 from __future__ import annotations
 
 import atexit
+import logging
 import threading
 import weakref
 from collections import deque
@@ -32,15 +34,18 @@ import gevent.event
 from gevent._hub_local import get_hub_if_exists
 from gevent.exceptions import LoopExit
 from gevent.monkey import get_original
+from gevent.timeout import Timeout
 from greenlet import getcurrent, greenlet
 
-from .._running import Context, Step, run
+from .._running import Context, Step, abandon, run
 from . import MODE_RANK, Item, Sink
 
 __all__ = ["DELIVERY", "GeventDelivery", "drain", "drain_at_exit", "pending", "yield_to_handlers"]
 
 # The real thread-local, lock and thread id, even under gevent's monkey-patching: queues
 # belong to OS threads (whose greenlets share one hub), not to greenlets.
+logger = logging.getLogger("django_events")
+
 _ThreadLocal: type[Any] = get_original("_thread", "_local")
 _allocate_lock: Callable[[], Any] = get_original("_thread", "allocate_lock")
 _get_ident: Callable[[], int] = get_original("_thread", "get_ident")
@@ -171,7 +176,13 @@ def _work(queue: ThreadQueue) -> None:
     hub = queue.hub
     try:
         while True:
-            _drain(queue, False)
+            try:
+                _drain(queue, False)
+            except Timeout as exc:  # a handler's own timeout that it let escape: nobody owns it here
+                logger.error("a handler let %r escape; the queue goes on", exc, exc_info=exc)
+                continue
+            if queue.items and not queue.lock.locked():
+                continue  # events came while its drain had lost the queue (taken over): run them
             queue.idle = True
             hub.switch()
     finally:
@@ -181,36 +192,30 @@ def _work(queue: ThreadQueue) -> None:
 
 
 def _drain(
-    queue: ThreadQueue,
-    may_raise: bool,
-    error: Exception | None = None,
-    *,
-    wait: bool = False,
-    exiting: bool = False,
+    queue: ThreadQueue, may_raise: bool, error: Exception | None = None, *, exiting: bool = False
 ) -> tuple[bool, Exception | None]:
     """Run ``queue`` until it is empty. Returns whether this call drained, and the error.
 
-    When another greenlet is draining it already: with ``wait``, a drain by another greenlet
-    of this thread is waited for, unless the caller descends from the drainer (a handler,
-    or a greenlet that a handler spawned and may be joining: that wait would never end).
-    Otherwise that drain runs the rest, in order, and this call returns at once. A drain
-    whose thread ended is taken over, except at ``exiting``, where a stranded drain of this
-    thread (Python 3.13 clears the thread's locals before exit) is still waited for.
+    When another greenlet is draining it already (a handler that yielded, or that spawned
+    greenlets or waits for one), that drain runs the rest, in order, and this call returns
+    at once: it never waits for a greenlet that may be waiting for it. A drain whose thread
+    ended is taken over. Only ``exiting`` (interpreter exit) waits for a drain of its own
+    thread (Python 3.13 clears the thread's locals first, so it may look stranded), and
+    takes the queue over when nothing can resume that drain.
     """
-    me = getcurrent()
     lock = queue.lock
     while not lock.acquire(False):
-        drainer = queue.drainer
-        ours = drainer is not None and queue.drainer_thread == _get_ident()
-        if not (exiting and ours):
-            lock = _take_over(queue)
-            if lock is not None:
-                break
-        if drainer is None or not (wait and ours) or _descends(me, drainer):
+        if exiting and queue.drainer is not None and queue.drainer_thread == _get_ident():
+            if _wait_for(queue):
+                lock = queue.lock
+                continue
+            with _lock:
+                queue.stranded = True  # nothing can resume it
+        lock = _take_over(queue)
+        if lock is None:
             return False, error
-        _wait_for(queue)
-        lock = queue.lock
-    queue.drainer, queue.drainer_thread = me, _get_ident()
+        break
+    queue.drainer, queue.drainer_thread = getcurrent(), _get_ident()
     try:
         items = queue.items
         if items:
@@ -226,31 +231,15 @@ def _drain(
     return True, error
 
 
-def _descends(me: greenlet, ancestor: greenlet) -> bool:
-    """Whether ``me`` is ``ancestor`` or was spawned by it, directly or not (gevent keeps
-    ``spawning_greenlet``; a raw greenlet's parent is the one that created it)."""
-    current: greenlet | None = me
-    while current is not ancestor:
-        if current is None:
-            return False
-        if isinstance(current, gevent.Greenlet):
-            if current.spawning_greenlet is None:  # gevent tracks no spawn tree: cannot tell,
-                return True  # so never wait
-            current = current.spawning_greenlet()
-        else:
-            current = current.parent
-    return True
-
-
-def _wait_for(queue: ThreadQueue) -> None:
-    """Wait for the drain under way in another greenlet of this thread; if nothing can run it
-    any more (the hub has nothing else to do), take the queue over."""
+def _wait_for(queue: ThreadQueue) -> bool:
+    """Wait for the drain under way in another greenlet of this thread; False when nothing
+    can ever run it (the hub has nothing else to do)."""
     done = queue.done = queue.done or gevent.event.Event()
     try:
         done.wait()
     except LoopExit:
-        with _lock:
-            queue.stranded = True
+        return False
+    return True
 
 
 def _take_over(queue: ThreadQueue) -> Any:
@@ -265,6 +254,9 @@ def _take_over(queue: ThreadQueue) -> Any:
         lock = queue.lock = _allocate_lock()
         lock.acquire()
         old, queue.items = queue.items, deque()
+        # The events a dead thread's handler dispatched in sync mode come first: they were next.
+        if queue.orphaned and queue.drainer is not None:
+            queue.items.extend(abandon(queue.drainer))
         queue.items.extend(old)
         old.clear()
         return lock
@@ -281,14 +273,15 @@ def _this_thread_and_orphans() -> list[ThreadQueue]:
 
 def drain(may_raise: bool) -> Exception | None:
     """Run the calling thread's queue and those of threads that ended, again until nothing is
-    left that this call may run (a handler dispatching on any dispatcher included)."""
+    left that this call may run (a handler dispatching on any dispatcher included). A queue
+    that another greenlet is draining is left to it."""
     error = None
     progressed = True
     while progressed:
         progressed = False
         for queue in _this_thread_and_orphans():
-            if queue.items or queue.drainer is not None:
-                drained, error = _drain(queue, may_raise, error, wait=True)
+            if queue.items:
+                drained, error = _drain(queue, may_raise, error)
                 progressed = progressed or drained
     if _orphans:
         with _lock:
@@ -301,15 +294,15 @@ def drain(may_raise: bool) -> Exception | None:
 def yield_to_handlers() -> None:
     """Let the calling thread's queued events run now, as the original yielded to the hub
     after each model event: give the hub a turn (the worker runs what is queued unless a
-    drain is under way), or in a thread without a hub drain its queue here. Never waits
-    for another greenlet; errors are logged."""
+    drain is under way), or in a thread without a hub (or in the hub itself) drain its
+    queue here. Never waits for another greenlet; errors are logged."""
     hub = get_hub_if_exists()
     if hub is not None and getcurrent() is not hub:
         gevent.sleep(0)
         return
     queue = getattr(_local, "queue", None)
     if queue is not None:
-        _drain(queue, may_raise=False)
+        _drain(queue, False)
 
 
 def pending(sink: Sink) -> int:
@@ -333,7 +326,7 @@ def drain_at_exit() -> None:
             queues = list(_queues)
         for queue in queues:
             if queue.items or queue.lock.locked():
-                drained, _error = _drain(queue, may_raise=False, wait=True, exiting=True)
+                drained, _error = _drain(queue, False, exiting=True)
                 progressed = progressed or drained
 
 
