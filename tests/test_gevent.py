@@ -131,7 +131,8 @@ def test_one_living_worker_runs_every_event_of_a_thread(queued: EventDispatcher)
     assert ran_in == [worker] * 5  # one greenlet, woken each time, never one per event
 
 
-def test_a_handler_that_yields_keeps_one_consumer(queued: EventDispatcher) -> None:
+def _yielding(queued: EventDispatcher) -> list[str]:
+    """Registers a handler for "a" and "b" that yields between its start and its end."""
     seen: list[str] = []
 
     def slow(name: str) -> None:
@@ -140,6 +141,11 @@ def test_a_handler_that_yields_keeps_one_consumer(queued: EventDispatcher) -> No
         seen.append(f"end {name}")
 
     queued.register("a|b", slow)
+    return seen
+
+
+def test_a_handler_that_yields_keeps_one_consumer(queued: EventDispatcher) -> None:
+    seen = _yielding(queued)
     queued.dispatch("a")
     gevent.sleep(0)  # the worker starts a, which yields
     queued.dispatch("b")  # the worker is busy: b waits for it
@@ -513,14 +519,7 @@ def test_a_worker_whose_hub_was_destroyed_is_replaced(queued: EventDispatcher) -
 def test_exit_waits_for_a_drain_of_its_own_thread_even_once_its_locals_are_gone(
     queued: EventDispatcher,
 ) -> None:
-    seen: list[str] = []
-
-    def slow(name: str) -> None:
-        seen.append(f"start {name}")
-        gevent.sleep(0.01)
-        seen.append(f"end {name}")
-
-    queued.register("a|b", slow)
+    seen = _yielding(queued)
     queued.dispatch("a")
     queued.dispatch("b")
     gevent.sleep(0)  # the worker starts a, which yields
