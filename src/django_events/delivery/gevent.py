@@ -157,7 +157,7 @@ def _orphan(queue: ThreadQueue) -> None:
 def _wake(queue: ThreadQueue) -> None:
     """Schedule the parked worker in its hub; make one first (or again, in a new hub)."""
     hub, worker, schedule = queue.hub, queue.worker, queue.schedule
-    if worker is None or schedule is None or hub.loop is None or hub is not get_hub_if_exists():
+    if worker is None or schedule is None or hub.loop is None:  # none yet, or its hub destroyed
         hub = get_hub_if_exists()
         if hub is None:
             if threading.current_thread() is not threading.main_thread():
