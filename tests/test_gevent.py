@@ -586,3 +586,26 @@ def test_exit_takes_over_a_drain_of_its_own_thread_that_cannot_resume(
     never.set()  # the old drain resumes, finds nothing left, and lets go
     finish_drains()
     assert recorder.calls == [("after",)]
+
+
+def test_a_forked_child_does_not_run_the_parents_queued_events() -> None:
+    script = """
+import os, sys
+from django_events import Dispatcher
+
+parent = os.getpid()
+
+def handler(name):
+    print("handled in", "parent" if os.getpid() == parent else "child", flush=True)
+
+Dispatcher.RegisterHandler("before::fork", handler)
+Dispatcher.Dispatch("before::fork")  # queued in the parent (gunicorn --preload)
+child = os.fork()
+if child == 0:
+    print("child pending", Dispatcher.pending(), flush=True)
+    Dispatcher.ClearQueue()
+    sys.exit(0)
+os.waitpid(child, 0)
+print("parent pending", Dispatcher.pending(), flush=True)
+"""
+    assert script_output(script) == ["child pending 0", "parent pending 1", "handled in parent"]

@@ -336,3 +336,30 @@ def test_assert_listening(recorder: Recorder, sync: EventDispatcher) -> None:
     assert_listening("x", recorder, dispatcher=sync)
     with capture_events(sync) as capture:
         capture.assert_listening("x", recorder)
+
+
+def test_captures_of_several_greenlets_may_end_in_any_order() -> None:
+    import gevent
+    import gevent.event
+
+    shared = EventDispatcher(mode="gevent")
+    first_in, second_in, first_may_end = gevent.event.Event(), gevent.event.Event(), gevent.event.Event()
+
+    def first() -> None:
+        with capture_events(shared):
+            first_in.set()
+            first_may_end.wait()  # ends while the second capture is still on
+
+    def second() -> None:
+        first_in.wait()
+        with capture_events(shared):
+            second_in.set()
+            gevent.sleep(0.01)
+
+    greenlets = [gevent.spawn(first), gevent.spawn(second)]
+    second_in.wait()
+    during = shared.mode
+    first_may_end.set()
+    for greenlet in greenlets:
+        greenlet.get(timeout=5)
+    assert (during, shared.mode) == ("sync", "gevent")  # not left in a capture's sync mode

@@ -75,6 +75,8 @@ class EventDispatcher(_LegacyNames):
         self.routes = self._routes = self._table.cache
         self._class_routes = self._table.class_cache
         self._recorders: list[Recorder] = []
+        #: Each active recording's recorder and the mode it asked for (the last one wins).
+        self._recordings: list[tuple[Recorder, conf.Mode]] = []
         self._lock = _allocate_lock()
         #: How the mode delivers immediate handlers, and the same behind any recorders.
         self._mode_delivery: ModeDelivery = inline.DELIVERY
@@ -89,7 +91,10 @@ class EventDispatcher(_LegacyNames):
 
     @property
     def mode(self) -> conf.Mode:
-        """The mode in force: this dispatcher's own, else the setting's."""
+        """The mode in force: a recording's (testing helpers), else this dispatcher's own,
+        else the setting's."""
+        if self._recordings:
+            return self._recordings[-1][1]
         return self._mode or conf.current().mode
 
     def raises(self) -> bool:
@@ -101,7 +106,7 @@ class EventDispatcher(_LegacyNames):
         recorders changed). Until Django's settings are configured (and valid), a
         dispatcher that follows them decides at each dispatch."""
         with self._lock:
-            if self._mode is None and not conf.valid():
+            if self._mode is None and not self._recordings and not conf.valid():
                 # Not configured yet, or a bad setting (reported by the checks; at first use
                 # dispatch raises ImproperlyConfigured).
                 self._mode_delivery = self._delivery = _FOLLOWING
@@ -356,15 +361,15 @@ class EventDispatcher(_LegacyNames):
     def recording(self, recorder: Recorder, *, mode: conf.Mode) -> Iterator[None]:
         """Show every dispatch to ``recorder`` first, in ``mode``, until the block ends
         (``django_events.testing`` builds on this)."""
-        saved_mode = self._mode
-        self._mode = mode
+        entry = (recorder, mode)
+        self._recordings.append(entry)
         self._recorders.append(recorder)
         self.settle()
         try:
             yield
-        finally:
+        finally:  # blocks of several greenlets may end in any order: remove this one only
+            self._recordings.remove(entry)
             self._recorders.remove(recorder)
-            self._mode = saved_mode
             self.settle()
 
     # -- drains ---------------------------------------------------------------------------

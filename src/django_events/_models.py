@@ -64,8 +64,9 @@ _targets: dict[type[Model], list[weakref.ref[EventDispatcher]]] = {}
 _senders: dict[type[Model], tuple[dict[str, str], list[weakref.ref[EventDispatcher]]]] = {}
 #: Per model class: field name -> attname of its concrete fields (looked up once).
 _fields: dict[type[Model], tuple[dict[str, str], tuple[str, ...]]] = {}
-#: Every observer class that was registered, with the model it observes (system checks).
-_observers: list[tuple[type, type[Model]]] = []
+#: Every observer class that was registered, with the model it observes (system checks);
+#: weakly: a class its dispatcher no longer holds (the end of an isolate() block) is freed.
+_observers: weakref.WeakKeyDictionary[type, type[Model]] = weakref.WeakKeyDictionary()
 
 
 def _concrete(model: object, what: str) -> type[Model]:
@@ -362,7 +363,7 @@ def register_observer(
         handler.__module__ = cls.__module__
         handler.__qualname__ = f"{cls.__qualname__}.{action}"
         target.add((re.escape(model_event_name(concrete, action)),), handler, options)
-    _observers.append((cls, model))
+    _observers[cls] = model
 
 
 def observes(
@@ -399,4 +400,4 @@ def observes(
 def observer_app_problems(installed: list[AppConfig]) -> list[tuple[type, type[Model]]]:
     """Observers whose model's app is not in INSTALLED_APPS."""
     labels = {config.label for config in installed}
-    return [(cls, model) for cls, model in _observers if model._meta.app_label not in labels]
+    return [(cls, model) for cls, model in list(_observers.items()) if model._meta.app_label not in labels]

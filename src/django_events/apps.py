@@ -18,11 +18,11 @@ class DjangoEventsConfig(AppConfig):
         from . import checks  # noqa: F401  (registers the system checks)
         from ._dispatcher import drain_at_request_end, settle_all
         from ._models import connect_known_proxies
-        from .delivery.gevent import register_exit_drain
+        from .delivery.gevent import register_process_hooks
 
         setting_changed.connect(conf.reset, dispatch_uid="django_events.conf.reset")
         request_finished.connect(drain_at_request_end, dispatch_uid="django_events.drain_at_request_end")
-        register_exit_drain()
+        register_process_hooks()
         settle_all()  # the settings are configured now: every dispatcher chooses its mode
         autodiscover()
         connect_known_proxies()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 import weakref
 from collections import deque
@@ -40,7 +41,15 @@ from greenlet import getcurrent, greenlet
 from .._running import Context, Step, abandon, run
 from . import MODE_RANK, Item, Sink
 
-__all__ = ["DELIVERY", "GeventDelivery", "drain", "drain_at_exit", "pending", "yield_to_handlers"]
+__all__ = [
+    "DELIVERY",
+    "GeventDelivery",
+    "drain",
+    "drain_at_exit",
+    "pending",
+    "register_process_hooks",
+    "yield_to_handlers",
+]
 
 # The real thread-local, lock and thread id, even under gevent's monkey-patching: queues
 # belong to OS threads (whose greenlets share one hub), not to greenlets.
@@ -97,7 +106,7 @@ _lock = _allocate_lock()
 _queues: list[ThreadQueue] = []
 #: The queues of threads that ended while events were queued or a drain was under way.
 _orphans: list[ThreadQueue] = []
-_exit_drain_registered = False
+_process_hooks_registered = False
 
 
 def send(
@@ -142,7 +151,7 @@ def _adopt() -> ThreadQueue:
     weakref.finalize(owner, _orphan, queue)
     with _lock:
         _queues.append(queue)
-    register_exit_drain()
+    register_process_hooks()
     return queue
 
 
@@ -330,12 +339,28 @@ def drain_at_exit() -> None:
                 progressed = progressed or drained
 
 
-def register_exit_drain() -> None:
-    """Drain every queue at interpreter exit (once; ``AppConfig.ready()`` and the first queued
-    event both ask, so that a script without Django's app registry is covered too)."""
-    global _exit_drain_registered
+def register_process_hooks() -> None:
+    """Drain every queue at interpreter exit, and in a forked child forget the events queued
+    before the fork (once; ``AppConfig.ready()`` and the first queued event both ask, so that
+    a script without Django's app registry is covered too)."""
+    global _process_hooks_registered
     with _lock:
-        if _exit_drain_registered:
+        if _process_hooks_registered:
             return
-        _exit_drain_registered = True
+        _process_hooks_registered = True
     atexit.register(drain_at_exit)
+    os.register_at_fork(after_in_child=_forget_inherited)
+
+
+def _forget_inherited() -> None:
+    """In a forked child (gunicorn --preload): the events queued before the fork are the
+    parent's to run, not one more time in every child."""
+    global _lock
+    _lock = _allocate_lock()  # (held by another thread at the fork, it would stay held here)
+    for queue in _queues:
+        queue.items.clear()
+        queue.lock = _allocate_lock()
+        queue.drainer, queue.drainer_thread, queue.stranded, queue.done = None, 0, False, None
+        queue.worker = queue.hub = queue.schedule = None
+        queue.idle = True
+    _orphans.clear()
