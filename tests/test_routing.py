@@ -195,7 +195,7 @@ def test_queued_handlers_need_the_task_framework(monkeypatch: pytest.MonkeyPatch
     with pytest.raises(
         ImproperlyConfigured,
         match=r"handler tests.test_routing.noop cannot be queued: .*"
-        r"built into Django 6.0\+; before that, pip install 'django-events\[tasks\]'",
+        r"built into Django 6.0\+; before that, pip install 'django-typed-events\[tasks\]'",
     ):
         Registration.create("shop.*", noop, QUEUED)
     Registration.create("shop.*", noop)  # in-process handlers do not need it

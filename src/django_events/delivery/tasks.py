@@ -62,7 +62,7 @@ class TaskDelivery:
         if not (find_spec("django.tasks") or find_spec("django_tasks")):
             raise ImproperlyConfigured(
                 f"handler {label} cannot be queued: queued handlers run on Django's task framework, "
-                "built into Django 6.0+; before that, pip install 'django-events[tasks]'"
+                "built into Django 6.0+; before that, pip install 'django-typed-events[tasks]'"
             )
         if not inspect.isfunction(handler):  # a partial, a bound method, a callable object
             raise TypeError(
