@@ -9,7 +9,8 @@ import pytest
 from django.db import transaction
 from django.test import override_settings
 
-from django_events import Event, EventDispatcher, on
+from django_events import Event, EventDispatcher, dispatcher, on
+from django_events.testing import Capture
 from tests.conftest import Recorder
 
 
@@ -149,3 +150,24 @@ def test_a_failing_after_commit_handler_does_not_stop_other_commit_hooks(
         transaction.on_commit(lambda: ran.append("other hook"))
     assert ran == ["other hook"]
     assert "handler failed" in caplog.text  # logged by Django's robust on_commit, not lost
+
+
+def test_a_test_without_database_access_can_dispatch_to_after_commit_handlers(events: Capture) -> None:
+    seen: list[str] = []
+    on("no::database", after_commit=True)(lambda name: seen.append(name))
+    dispatcher.dispatch("no::database")  # no connection, so no transaction: delivered at once
+    assert seen == ["no::database"]
+    events.assert_dispatched("no::database")
+
+
+def test_a_failing_after_commit_handler_without_a_connection_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    strict = EventDispatcher(mode="sync", raise_handler_errors=True)
+
+    def fails(name: str) -> None:
+        raise RuntimeError("handler failed")
+
+    strict.register("a", fails, after_commit=True)
+    strict.dispatch("a")  # as Django's robust on_commit: logged, never raised into the caller
+    assert "Error calling after-commit delivery of 'a' in on_commit() (handler failed)." in caplog.text

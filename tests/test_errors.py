@@ -36,6 +36,7 @@ from django_events import (
     off,
     on,
     path_from_class,
+    signal_to_event,
 )
 from django_events.checks import check_settings
 from django_events.testing import assert_dispatched, capture_events, expect, fake_events, mocks_dispatch
@@ -586,13 +587,14 @@ CASES = [
         "SignalToEvent(signal)",
         lambda d: SignalToEvent(Signal()),
         TypeError,
-        "SignalToEvent() needs exactly one of event=... (a name or Event class) or hook=..., "
+        "SignalToEvent() needs at least one of event=... (a name or Event class) or hook=..., "
         "got event=None and hook=None",
     ),
     Case(
-        'SignalToEvent(signal, event="shop.saved", hook=hook)',
-        lambda d: SignalToEvent(Signal(), event="shop.saved", hook=str),
+        'signal_to_event(signal, event="shop.saved", hook=hook)',
+        lambda d: signal_to_event(Signal(), event="shop.saved", hook=str),
         TypeError,
+        "signal_to_event() needs exactly one of event=... (a name or Event class) or hook=..., "
         "got event='shop.saved' and hook=<class 'str'>",
     ),
     Case(

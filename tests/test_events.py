@@ -219,14 +219,14 @@ def test_legacy_Dispatch_builds_dispatches_and_runs_handlers(recorder: Recorder)
     LegacyPayload.AddListener(recorder)
     event = LegacyPayload.Dispatch("name", "value", "something")
     assert isinstance(event, LegacyPayload)
-    assert recorder.calls == [(event,)]
+    assert recorder.calls == [(LegacyPayload.event_name, event)]
     assert dispatcher.pending() == 0
 
 
 def test_legacy_Dispatch_with_dataclass_fields(recorder: Recorder) -> None:
     OrderPaid.AddListener(recorder)
     event = OrderPaid.Dispatch(order_id=5, amount=Decimal(1))
-    assert recorder.calls == [(OrderPaid(5, Decimal(1)),)]
+    assert recorder.calls == [(OrderPaid.event_name, OrderPaid(5, Decimal(1)))]
     assert event.order_id == 5
 
 

@@ -82,10 +82,11 @@ def test_event_class_with_a_name(recorder: Recorder) -> None:
 
 
 def test_event_class_with_a_payload() -> None:
-    received: list[PayloadExampleEvent] = []
-    PayloadExampleEvent.AddListener(received.append)
+    received: list[tuple[str, PayloadExampleEvent]] = []
+    PayloadExampleEvent.AddListener(lambda name, event: received.append((name, event)))
     PayloadExampleEvent.Dispatch("name", "value", "something")
-    [event] = received
+    [(name, event)] = received  # AddListener registered the name: handler(name, event)
+    assert name == "tests::test_legacy::PayloadExampleEvent"
     assert (event.name, event.value, event.something) == ("name", "value", "something")
 
 

@@ -46,7 +46,7 @@ def signal() -> Signal:
 
 
 def test_signal_to_a_named_event(sync: EventDispatcher, signal: Signal, recorder: Recorder) -> None:
-    SignalToEvent(signal, event="event::from::signal", dispatcher=sync)
+    signal_to_event(signal, event="event::from::signal", dispatcher=sync)
     sync.register("event::from::signal", recorder)
     signal.send(sender=Sender, order_id=1)
     assert recorder.calls == [("event::from::signal", {"sender": Sender, "order_id": 1})]
@@ -54,7 +54,7 @@ def test_signal_to_a_named_event(sync: EventDispatcher, signal: Signal, recorder
 
 def test_signal_to_an_event_class(sync: EventDispatcher, signal: Signal) -> None:
     received: list[Shipped] = []
-    SignalToEvent(signal, event=Shipped, dispatcher=sync)
+    signal_to_event(signal, event=Shipped, dispatcher=sync)
     on(Shipped, dispatcher=sync)(received.append)
     signal.send(sender=Sender, order_id=7, unrelated="ignored")
     assert received == [Shipped(sender=Sender, order_id=7)]
@@ -62,7 +62,7 @@ def test_signal_to_an_event_class(sync: EventDispatcher, signal: Signal) -> None
 
 def test_signal_to_a_legacy_event_class(sync: EventDispatcher, signal: Signal) -> None:
     received: list[LegacyShipped] = []
-    SignalToEvent(signal, event=LegacyShipped, dispatcher=sync)
+    signal_to_event(signal, event=LegacyShipped, dispatcher=sync)
     on(LegacyShipped, dispatcher=sync)(received.append)
     signal.send(sender=Sender, order_id=3)
     assert [(e.order_id, e.sender) for e in received] == [(3, Sender)]
@@ -70,7 +70,7 @@ def test_signal_to_a_legacy_event_class(sync: EventDispatcher, signal: Signal) -
 
 def test_a_legacy_event_taking_any_keyword_gets_every_argument(sync: EventDispatcher, signal: Signal) -> None:
     received: list[Flexible] = []
-    SignalToEvent(signal, event=Flexible, dispatcher=sync)
+    signal_to_event(signal, event=Flexible, dispatcher=sync)
     on(Flexible, dispatcher=sync)(received.append)
     signal.send(sender=Sender, order_id=3)
     assert [e.kwargs for e in received] == [{"sender": Sender, "order_id": 3}]
@@ -98,7 +98,7 @@ def test_seed_readme_hook_verbatim(recorder: Recorder) -> None:
 
 
 def test_only_from_one_sender(sync: EventDispatcher, signal: Signal, recorder: Recorder) -> None:
-    SignalToEvent(signal, event="from::sender", sender=Sender, dispatcher=sync)
+    signal_to_event(signal, event="from::sender", sender=Sender, dispatcher=sync)
     sync.register("from::sender", recorder)
     signal.send(sender=object)
     signal.send(sender=Sender)
@@ -115,7 +115,7 @@ def test_a_hook_chooses_the_event(sync: EventDispatcher, signal: Signal, recorde
             return Shipped
         return "event::when::none"
 
-    SignalToEvent(signal, hook=hook, dispatcher=sync)
+    signal_to_event(signal, hook=hook, dispatcher=sync)
     sync.register("event::.*", recorder)
     typed: list[Shipped] = []
     on(Shipped, dispatcher=sync)(typed.append)
@@ -131,7 +131,7 @@ def test_a_hook_returning_something_else_names_the_hook(sync: EventDispatcher, s
     def bad_hook(sender: object, **kwargs: Any) -> Any:
         return 42
 
-    SignalToEvent(signal, hook=bad_hook, dispatcher=sync)
+    signal_to_event(signal, hook=bad_hook, dispatcher=sync)
     with pytest.raises(
         TypeError, match=r"hook tests\.test_signals\..*bad_hook must return an event name, .*got 42"
     ):
@@ -139,7 +139,7 @@ def test_a_hook_returning_something_else_names_the_hook(sync: EventDispatcher, s
 
 
 def test_an_event_class_missing_fields_is_a_clear_error(sync: EventDispatcher, signal: Signal) -> None:
-    SignalToEvent(signal, event=NeedsMore, dispatcher=sync)
+    signal_to_event(signal, event=NeedsMore, dispatcher=sync)
     with pytest.raises(
         TypeError, match=r"cannot build NeedsMore from the signal's arguments \['order_id', 'sender'\]"
     ):
@@ -149,9 +149,9 @@ def test_an_event_class_missing_fields_is_a_clear_error(sync: EventDispatcher, s
 def test_connections_are_strong_and_not_duplicated(
     sync: EventDispatcher, signal: Signal, recorder: Recorder
 ) -> None:
-    SignalToEvent(signal, hook=lambda sender, **kw: "strong", dispatcher=sync)
-    SignalToEvent(signal, event="twice", dispatcher=sync)
-    SignalToEvent(signal, event="twice", dispatcher=sync)
+    signal_to_event(signal, hook=lambda sender, **kw: "strong", dispatcher=sync)
+    signal_to_event(signal, event="twice", dispatcher=sync)
+    signal_to_event(signal, event="twice", dispatcher=sync)
     gc.collect()
     sync.register(".*", recorder)
     signal.send(sender=None)
@@ -181,18 +181,18 @@ def test_default_dispatcher(signal: Signal, recorder: Recorder) -> None:
 )
 def test_bad_arguments(signal: Signal, kwargs: Any, message: str) -> None:
     with pytest.raises(TypeError, match=message):
-        SignalToEvent(signal, **kwargs)
+        signal_to_event(signal, **kwargs)
 
 
 def test_not_a_signal() -> None:
     with pytest.raises(TypeError, match=r"expects a django\.dispatch\.Signal, got 'post_save' \(str\)"):
-        SignalToEvent("post_save", event="x")  # type: ignore[arg-type]
+        signal_to_event("post_save", event="x")  # type: ignore[arg-type]
 
 
 def test_a_dropped_dispatcher_gets_nothing_from_its_signals(signal: Signal, recorder: Recorder) -> None:
     other = EventDispatcher(mode="sync")
     other.register("relayed", recorder)
-    SignalToEvent(signal, event="relayed", dispatcher=other)
+    signal_to_event(signal, event="relayed", dispatcher=other)
     signal.send(sender=None)
     ref = weakref.ref(other)
     del other
@@ -208,7 +208,7 @@ def test_each_new_dispatcher_gets_its_own_connection(signal: Signal) -> None:
     for i in range(50):  # a new dispatcher may take a dropped one's id()
         d = EventDispatcher(mode="sync")
         d.register("ping", lambda name, i=i, **kwargs: seen.append(i))
-        SignalToEvent(signal, event="ping", dispatcher=d)
+        signal_to_event(signal, event="ping", dispatcher=d)
         signal.send(sender=None)
         del d
         gc.collect()
@@ -217,11 +217,11 @@ def test_each_new_dispatcher_gets_its_own_connection(signal: Signal) -> None:
 
 
 def test_a_relay_whose_dispatcher_is_gone_does_nothing(recorder: Recorder) -> None:
-    from django_events._signals import _Relay
+    from django_events._signals import Relay
 
     other = EventDispatcher(mode="sync")
     other.register("relayed", recorder)
-    relay = _Relay("relayed", None, other)
+    relay = Relay("relayed", None, other)
     relay(sender=None)
     del other
     relay(sender=None)  # (a send racing the dispatcher's end)

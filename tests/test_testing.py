@@ -82,7 +82,8 @@ def test_a_missing_expected_event_fails_naming_it_and_what_was_dispatched() -> N
     with pytest.raises(AssertionError) as info:
         test_body()
     assert str(info.value) == (
-        "expected event(s) not dispatched: 'never::fired', Refunded. Dispatched (1):\n  1. something::else(1)"
+        "expected event(s) not dispatched: 'never::fired', 'tests::test_testing::Refunded'. "
+        "Dispatched (1):\n  1. something::else(1)"
     )
 
 

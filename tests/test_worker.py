@@ -333,10 +333,13 @@ def test_the_worker_refuses_a_task_for_anything_it_did_not_queue(
 def test_each_task_runs_its_own_entry_of_a_listener(worker: Worker) -> None:
     queued.Noted("hello").dispatch()  # matches the listener's Event class and its pattern
     worker.wait_for("two handler runs", lambda: HandlerRun.objects.count() == 2)
-    runs = sorted((run.event, run.detail) for run in HandlerRun.objects.all())
-    assert runs == [
-        ("Noted(text='hello')", "()"),  # handle(event)
-        ("tests::testapp::queued::Noted", "(Noted(text='hello'),)"),  # handle(name, event)
+    # Both entries get handle(event), as the original's listener did for an Event argument.
+    assert [(run.event, run.detail) for run in HandlerRun.objects.all()] == [
+        ("Noted(text='hello')", "()")
+    ] * 2
+    assert sorted(result.args[1] for result in task_results()) == [
+        "event:tests.testapp.queued:Noted",  # one task per entry, each naming its own
+        "re:tests::testapp::queued::Not.d",
     ]
 
 

@@ -10,7 +10,15 @@ from __future__ import annotations
 from ._decorators import off, on
 from ._dispatcher import EventDispatcher, dispatcher
 from ._events import Event, path_from_class
-from ._legacy import Dispatcher, EventListener, GetPathFromClass, Observer, RegisterSignalsFor, SignalToEvent
+from ._legacy import (
+    Dispatcher,
+    EventListener,
+    GetPathFromClass,
+    Observer,
+    RegisterSignalsFor,
+    SignalToEvent,
+    dispatch,
+)
 from ._models import ModelObserver, changes, model_event_name, observe_model, observes
 from ._options import HandlerOptions
 from ._signals import signal_to_event
@@ -40,4 +48,5 @@ __all__ = [
     "Observer",
     "RegisterSignalsFor",
     "SignalToEvent",
+    "dispatch",
 ]

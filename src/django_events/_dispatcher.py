@@ -388,7 +388,9 @@ class EventDispatcher(_LegacyNames):
             raise error
 
     def pending(self) -> int:
-        """How many dispatched events are still waiting for their handlers, in all threads."""
+        """How many of this dispatcher's events are still queued (gevent mode), in all
+        threads: one per dispatch, however many handlers it reaches; an event whose
+        handlers are running no longer counts."""
         return gevent.pending(self)
 
     def let_handlers_run(self) -> None:

@@ -66,6 +66,8 @@ class Event(_LegacyNames, metaclass=_EventMeta):
     Name: ClassVar[str]
     #: True when the class (or an Event base) wrote its own ``__init__``: not a dataclass.
     _legacy_init: ClassVar[bool] = False
+    #: A name set the legacy way (``Name = "..."``): subclasses share it, as in the original.
+    _inherited_name: ClassVar[str | None] = None
 
     def __init_subclass__(cls, *, frozen: bool | None = None, **kwargs: Any) -> None:
         if kwargs:
@@ -83,7 +85,13 @@ class Event(_LegacyNames, metaclass=_EventMeta):
                     f"{cls.__qualname__}.{reserved} is annotated, which would make it a dataclass "
                     f"field; it is the event's name: assign it without an annotation ({reserved} = '...')"
                 )
-        name = own.get("event_name", own.get("Name", path_from_class(cls)))
+        if "event_name" in own:
+            name = own["event_name"]
+            cls._inherited_name = None
+        elif "Name" in own:
+            name = cls._inherited_name = own["Name"]
+        else:
+            name = cls._inherited_name or path_from_class(cls)
         if "event_name" in own and "Name" in own and own["Name"] != own["event_name"]:
             raise TypeError(
                 f"{cls.__qualname__} sets event_name={own['event_name']!r} and "
@@ -109,3 +117,7 @@ class Event(_LegacyNames, metaclass=_EventMeta):
     def dispatch(self) -> None:
         """Dispatch this event through the default dispatcher."""
         _default.dispatch(self)
+
+    def __str__(self) -> str:
+        """The event's name, as in the original package (``repr()`` shows the fields)."""
+        return self.event_name

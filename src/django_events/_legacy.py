@@ -1,9 +1,11 @@
 """Every name of django-event-system 1.0.1, as thin adapters over the modern API.
 
-The PascalCase methods of ``Dispatcher`` and ``Event`` are written here, in
-``LegacyDispatcherMethods`` and ``LegacyEventMethods``, and added to ``EventDispatcher``
-and ``Event`` when this module is imported (the package imports it); type checkers see
-them as bases of those classes. The legacy classes and functions follow.
+A legacy name keeps the original's argument shapes, return values and timing (its source
+is the reference), except for the defects fixed on purpose (README, "What changes in
+behaviour, on purpose"). The PascalCase methods of ``Dispatcher`` and ``Event`` are
+written here, in ``LegacyDispatcherMethods`` and ``LegacyEventMethods``, and added to
+``EventDispatcher`` and ``Event`` when this module is imported (the package imports it);
+type checkers see them as bases of those classes. The legacy classes and functions follow.
 """
 
 from __future__ import annotations
@@ -12,16 +14,17 @@ from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, TypeVar
 
 from django.db.models import Model
+from django.dispatch import Signal
 from typing_extensions import ParamSpec, Self, Unpack
 
 from ._dispatcher import EventDispatcher, dispatcher, get_dispatcher
 from ._events import Event, path_from_class
-from ._models import observe_model, register_observer
+from ._models import ACTIONS, model_event_name, observe_model, register_observer
 from ._options import IMMEDIATE, HandlerOptions, Options
 from ._routing import Target, check_target
-from ._signals import signal_to_event
+from ._signals import HookResult, Relay, check_arguments, connect
 from .exceptions import describe
-from .testing import expect, mocks_dispatch
+from .testing import expect_name, mocks_dispatch
 
 __all__ = [
     "Dispatcher",
@@ -32,6 +35,7 @@ __all__ = [
     "Observer",
     "RegisterSignalsFor",
     "SignalToEvent",
+    "dispatch",
 ]
 
 _P = ParamSpec("_P")
@@ -43,21 +47,45 @@ class LegacyDispatcherMethods:
     """The original ``Dispatcher``'s class methods, on every ``EventDispatcher``."""
 
     RegisterHandler = EventDispatcher.register
-    Dispatch = EventDispatcher.dispatch
     ClearQueue = EventDispatcher.clear_queue
     EnsureQueueIsCleared = EventDispatcher.ensure_queue_is_cleared
+
+    def Dispatch(self, event: str | type[Event] | Event, *args: Any, **kwargs: Any) -> None:
+        """Dispatch ``event`` with ``args``: a name, an Event class (its name, as the
+        original's ``str(event)``), or an Event instance (whose handlers get it; with more
+        arguments, string handlers get ``(name, event, *args)``)."""
+        target = get_dispatcher(self)
+        if isinstance(event, type) and issubclass(event, Event):
+            target.dispatch(event.event_name, *args, **kwargs)
+        elif isinstance(event, Event) and (args or kwargs):
+            target.dispatch(event.event_name, event, *args, **kwargs)
+        else:
+            target.dispatch(event, *args, **kwargs)
 
     def MocksDispatch(self, func: _F) -> _F:
         """See ``django_events.testing.mocks_dispatch``."""
         return mocks_dispatch(func, dispatcher=get_dispatcher(self))
 
-    def Expect(self, target: Target) -> None:
-        """See ``django_events.testing.expect``."""
-        expect(target, dispatcher=get_dispatcher(self))
+    def Expect(self, event: str | type[Event]) -> None:
+        """Inside ``MocksDispatch``: the test must dispatch the event named ``str(event)`` (a
+        name, or an Event class's name: matched exactly, as the original did)."""
+        expect_name(str(event), dispatcher=get_dispatcher(self))
 
 
 class LegacyEventMethods:
     """The original ``Event``'s class methods, on every ``Event`` subclass."""
+
+    @classmethod
+    def GetEventName(cls) -> str:
+        """The event's name (``E.event_name``)."""
+        return cls.event_name  # type: ignore[attr-defined, no-any-return]
+
+    @classmethod
+    def DispatchAsync(cls: Callable[_P, _E], *args: _P.args, **kwargs: _P.kwargs) -> _E:
+        """Build ``cls(*args, **kwargs)``, dispatch it and return it, without yielding."""
+        event = cls(*args, **kwargs)
+        dispatcher.dispatch(event)
+        return event
 
     @classmethod
     def Dispatch(cls: Callable[_P, _E], *args: _P.args, **kwargs: _P.kwargs) -> _E:
@@ -71,9 +99,10 @@ class LegacyEventMethods:
         return event
 
     @classmethod
-    def AddListener(cls, handler: Callable[[Self], object]) -> None:
-        """Register ``handler(event)`` for this event on the default dispatcher."""
-        dispatcher.add((check_target(cls),), handler, IMMEDIATE)
+    def AddListener(cls, handler: Callable[[str, Self], object]) -> None:
+        """Register ``handler(name, event)`` for this event's name on the default dispatcher
+        (``Dispatcher.RegisterHandler(E.GetEventName(), handler)``, as the original)."""
+        dispatcher.add((check_target(cls.event_name),), handler, IMMEDIATE)  # type: ignore[attr-defined]
 
 
 def _install(names: type, into: type) -> None:
@@ -91,11 +120,49 @@ Dispatcher = dispatcher
 #: ``path_from_class``.
 GetPathFromClass = path_from_class
 
-#: ``observe_model``.
-RegisterSignalsFor = observe_model
 
-#: ``signal_to_event``.
-SignalToEvent = signal_to_event
+def RegisterSignalsFor(model: type[Model]) -> dict[str, str]:
+    """Make a model's saves and deletes dispatch events (``observe_model``); return the
+    event name of each action, ``{"creating": "events::db::...::creating", ...}``."""
+    observe_model(model)
+    return {action: model_event_name(model, action) for action in ACTIONS}
+
+
+class _LegacyRelay(Relay):
+    """The original's shapes: handlers get ``(name, None, sender, signal=..., **kwargs)``,
+    or ``(name, sender, signal=..., **kwargs)`` with a hook (which gets ``signal=`` too),
+    and have had their turn when ``send()`` returns."""
+
+    def relay(self, dispatcher: EventDispatcher, sender: object, kwargs: dict[str, Any]) -> None:
+        if self.hook is None:
+            dispatcher.dispatch(str(self.event), None, sender, **kwargs)
+        else:
+            dispatcher.dispatch(str(self.chosen(sender, kwargs)), sender, **kwargs)
+        dispatcher.let_handlers_run()
+
+
+def SignalToEvent(
+    signal: Signal,
+    event: str | type[Event] | None = None,
+    sender: object = None,
+    hook: Callable[..., HookResult] | None = None,
+    *,
+    dispatcher: EventDispatcher | None = None,
+) -> None:
+    """Dispatch the event named ``str(event)``, or ``str(hook(sender, signal=..., **kwargs))``,
+    whenever ``signal`` is sent (by ``sender``, if given). Connected once per event or hook;
+    ``signal_to_event`` is the modern twin (typed events built from the signal)."""
+    check_arguments(signal, event, hook, what="SignalToEvent()", one_of=False)
+    connect(
+        signal, _LegacyRelay(event, hook, get_dispatcher(dispatcher)), sender, "django_events.SignalToEvent"
+    )
+
+
+def dispatch(event: str | type[Event] | Event, *args: Any, **kwargs: Any) -> None:
+    """Dispatch ``event`` (a name, or an Event class's or instance's name) with ``args`` on the
+    default dispatcher: handlers get ``(name, *args, **kwargs)``."""
+    name = event if isinstance(event, str) else event.GetEventName()
+    dispatcher.dispatch(name, *args, **kwargs)
 
 
 class EventListener:
@@ -144,7 +211,10 @@ class EventListener:
             listener.handle(event)
 
         def on_name(name: str, *args: Any, **kwargs: Any) -> None:
-            listener.handle(name, *args, **kwargs)
+            if args and isinstance(args[0], Event):  # as the original's __call__: the event alone
+                listener.handle(*args, **kwargs)
+            else:
+                listener.handle(name, *args, **kwargs)
 
         for function in (on_event, on_name):
             function.__module__ = cls.__module__

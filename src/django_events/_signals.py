@@ -15,7 +15,7 @@ from ._events import Event
 from ._routing import handler_label
 from .exceptions import describe
 
-__all__ = ["signal_to_event"]
+__all__ = ["HookResult", "Relay", "check_arguments", "connect", "signal_to_event"]
 
 #: What a hook may return: an event name, an Event class (built from the signal's
 #: keyword arguments) or a ready Event instance.
@@ -44,8 +44,9 @@ def build_event(cls: type[Event], sender: object, kwargs: dict[str, Any]) -> Eve
         ) from exc
 
 
-class _Relay:
-    """The receiver SignalToEvent connects: turns one signal send into one dispatch."""
+class Relay:
+    """The receiver a signal gets: turns one send into one dispatch, on a dispatcher held
+    weakly (a signal's receivers live as long as the signal; a dropped dispatcher must not)."""
 
     def __init__(
         self,
@@ -55,27 +56,64 @@ class _Relay:
     ) -> None:
         self.event = event
         self.hook = hook
-        # Weakly: a signal's receivers live as long as the signal, a dropped dispatcher must not.
         self._dispatcher = weakref.ref(dispatcher)
 
     def __call__(self, sender: object, **kwargs: Any) -> None:
         dispatcher = self._dispatcher()
         if dispatcher is None:  # dropped: nothing listens any more
             return
+        self.relay(dispatcher, sender, kwargs)
+
+    def chosen(self, sender: object, kwargs: dict[str, Any]) -> HookResult:
+        """``event``, or what the hook returns for this send (checked)."""
+        if self.hook is None:
+            assert self.event is not None  # checked at connection
+            return self.event
+        result: object = self.hook(sender, **kwargs)
+        if isinstance(result, (str, Event)) or _is_event_class(result):
+            return result  # type: ignore[return-value]
+        raise TypeError(
+            f"SignalToEvent hook {handler_label(self.hook)} must return an event name, an Event "
+            f"class or an Event instance, got {describe(result)}"
+        )
+
+    def relay(self, dispatcher: EventDispatcher, sender: object, kwargs: dict[str, Any]) -> None:
         kwargs.pop("signal", None)
-        result: object = self.event if self.hook is None else self.hook(sender, **kwargs)
+        result = self.chosen(sender, kwargs)
         if isinstance(result, str):
             dispatcher.dispatch(result, sender=sender, **kwargs)
         elif isinstance(result, Event):
             dispatcher.dispatch(result)
-        elif _is_event_class(result):
-            dispatcher.dispatch(build_event(result, sender, kwargs))  # type: ignore[arg-type]
         else:
-            assert self.hook is not None  # event= was checked at connection
-            raise TypeError(
-                f"SignalToEvent hook {handler_label(self.hook)} must return an event name, an Event "
-                f"class or an Event instance, got {describe(result)}"
-            )
+            dispatcher.dispatch(build_event(result, sender, kwargs))
+
+
+def check_arguments(signal: object, event: object, hook: object, *, what: str, one_of: bool) -> None:
+    """A Signal, and ``event`` (a name or an Event class) or ``hook`` (a callable): exactly
+    one of them when ``one_of``, else at least one."""
+    if not isinstance(signal, Signal):
+        raise TypeError(f"{what} expects a django.dispatch.Signal, got {describe(signal)}")
+    if (event is None and hook is None) or (one_of and event is not None and hook is not None):
+        raise TypeError(
+            f"{what} needs {'exactly' if one_of else 'at least'} one of event=... (a name or Event "
+            f"class) or hook=..., got event={event!r} and hook={hook!r}"
+        )
+    if event is not None and not ((isinstance(event, str) and event) or _is_event_class(event)):
+        raise TypeError(f"{what} event must be an event name or an Event class, got {describe(event)}")
+    if hook is not None and not callable(hook):
+        raise TypeError(f"{what} hook must be callable, got {describe(hook)}")
+
+
+def connect(signal: Signal, relay: Relay, sender: object, kind: str) -> None:
+    """Connect ``relay`` to ``signal`` once per (kind, event or hook, dispatcher); the
+    connection goes when the dispatcher does."""
+    dispatcher = relay._dispatcher()
+    assert dispatcher is not None
+    # The dispatcher's weak reference names the connection (an id() could be reused by a
+    # later dispatcher).
+    uid = (kind, relay.event if relay.hook is None else relay.hook, weakref.ref(dispatcher))
+    signal.connect(relay, sender=sender, weak=False, dispatch_uid=uid)
+    weakref.finalize(dispatcher, signal.disconnect, sender=sender, dispatch_uid=uid)
 
 
 def signal_to_event(
@@ -94,22 +132,5 @@ def signal_to_event(
     send and returns a name, an Event class or an Event instance. The connection is
     strong (a lambda hook stays alive) and made once however often this is called.
     """
-    if not isinstance(signal, Signal):
-        raise TypeError(f"SignalToEvent() expects a django.dispatch.Signal, got {describe(signal)}")
-    if (event is None) == (hook is None):
-        raise TypeError(
-            "SignalToEvent() needs exactly one of event=... (a name or Event class) or hook=..., "
-            f"got event={event!r} and hook={hook!r}"
-        )
-    if event is not None and not ((isinstance(event, str) and event) or _is_event_class(event)):
-        raise TypeError(
-            f"SignalToEvent() event must be an event name or an Event class, got {describe(event)}"
-        )
-    if hook is not None and not callable(hook):
-        raise TypeError(f"SignalToEvent() hook must be callable, got {describe(hook)}")
-    target = get_dispatcher(dispatcher)
-    # The dispatcher's weak reference names the connection (an id() could be reused by a
-    # later dispatcher); when the dispatcher is dropped, the connection goes with it.
-    uid = ("django_events.SignalToEvent", event if hook is None else hook, weakref.ref(target))
-    signal.connect(_Relay(event, hook, target), sender=sender, weak=False, dispatch_uid=uid)
-    weakref.finalize(target, signal.disconnect, sender=sender, dispatch_uid=uid)
+    check_arguments(signal, event, hook, what="signal_to_event()", one_of=True)
+    connect(signal, Relay(event, hook, get_dispatcher(dispatcher)), sender, "django_events.signal_to_event")

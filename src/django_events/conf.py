@@ -22,7 +22,7 @@ MODES: Final[tuple[Mode, ...]] = get_args(Mode)
 SETTING_NAME: Final = "DJANGO_EVENTS"
 
 #: The modules of every installed app that are imported at start-up to register handlers.
-DEFAULT_AUTODISCOVER: Final = ("events", "listeners", "observers")
+DEFAULT_AUTODISCOVER: Final = ("events", "handlers", "listeners", "observers")
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ __all__ = [
     "assert_nothing_dispatched",
     "capture_events",
     "expect",
+    "expect_name",
     "fake_events",
     "mocks_dispatch",
 ]
@@ -312,14 +313,27 @@ def assert_listening(
 # -- legacy: Dispatcher.MocksDispatch and Dispatcher.Expect ----------------------------------
 
 
+class _Name:
+    """An exact event name, as the legacy ``Dispatcher.Expect`` matched."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def matches(self, record: DispatchedEvent) -> bool:
+        return record.name == self.name
+
+    def __str__(self) -> str:
+        return repr(self.name)
+
+
 class _Mock:
     """The state of one MocksDispatch: expected targets are faked; the rest flows."""
 
     def __init__(self, dispatcher: EventDispatcher) -> None:
-        self.expected: list[_Matcher] = []
+        self.expected: list[_Matcher | _Name] = []
         self.capture = Capture(dispatcher, lambda record: any(m.matches(record) for m in self.expected))
 
-    def missing(self) -> list[_Matcher]:
+    def missing(self) -> list[_Matcher | _Name]:
         return [m for m in self.expected if not any(m.matches(r) for r in self.capture.events)]
 
 
@@ -375,10 +389,20 @@ def mocks_dispatch(func: _F, *, dispatcher: EventDispatcher | None = None) -> _F
 
 def expect(target: Target, *, dispatcher: EventDispatcher | None = None) -> None:
     """Inside ``mocks_dispatch``: the test must dispatch ``target`` (an Event class or a regex)."""
+    _expected(dispatcher).append(_Matcher(target))
+
+
+def expect_name(name: str, *, dispatcher: EventDispatcher | None = None) -> None:
+    """Inside ``mocks_dispatch``: the test must dispatch an event called exactly ``name`` (the
+    legacy ``Dispatcher.Expect``, which compared names)."""
+    _expected(dispatcher).append(_Name(name))
+
+
+def _expected(dispatcher: EventDispatcher | None) -> list[_Matcher | _Name]:
     stack = _mocks.get(id(get_dispatcher(dispatcher)))
     if not stack:
         raise RuntimeError("Expect() works inside a test decorated with Dispatcher.MocksDispatch")
-    stack[-1].expected.append(_Matcher(target))
+    return stack[-1].expected
 
 
 # -- Django TestCase ----------------------------------------------------------------------

@@ -109,7 +109,7 @@ class NoteTaker(EventListener, queue=True):
     listensFor = (Noted, r"tests::testapp::queued::Not.d")
 
     def handle(self, event: Any, *args: Any, **kwargs: Any) -> None:
-        HandlerRun.objects.create(handler="notes", event=str(event), detail=repr(args))
+        HandlerRun.objects.create(handler="notes", event=repr(event), detail=repr(args))
 
 
 class Relayed(Event):

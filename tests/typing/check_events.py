@@ -152,12 +152,15 @@ Dispatcher.RegisterHandler("event::name", audit)
 Dispatcher.RegisterHandler("event::name", "not callable")  # type: ignore[call-overload]
 Dispatcher.Dispatch("event::name", 1, key="value")
 Dispatcher.Dispatch(paid)
-Dispatcher.Dispatch(paid, 1)  # type: ignore[call-overload]
-Dispatcher.Dispatch(42)  # type: ignore[call-overload]
+Dispatcher.Dispatch(paid, 1)  # legacy: string handlers get (name, paid, 1)
+Dispatcher.Dispatch(OrderPaid)  # legacy: the class's name
+Dispatcher.Dispatch(42)  # type: ignore[arg-type]
 dispatcher.register(OrderPaid, queued_receipt, queue=True, retries=2)
 dispatcher.register(OrderPaid, takes_unrelated, queue=True)  # type: ignore[arg-type]
-OrderPaid.AddListener(send_receipt)
-OrderPaid.AddListener(takes_unrelated)  # type: ignore[arg-type]
+OrderPaid.AddListener(audit)  # handler(name, event), as the original registered the name
+OrderPaid.AddListener(send_receipt)  # type: ignore[arg-type]
+assert_type(OrderPaid.GetEventName(), str)
+assert_type(OrderPaid.DispatchAsync(order_id=1, amount=Decimal(1)), OrderPaid)
 
 
 @dispatcher.ensure_queue_is_cleared

@@ -8,6 +8,7 @@ goes back to its dispatcher, which delivers those handlers in its mode.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
@@ -16,7 +17,9 @@ from django.db import transaction
 from .._running import Context, Step
 from . import Sink
 
-__all__ = ["DELIVERY", "CommitDelivery"]
+__all__ = ["DELIVERY", "CommitDelivery", "when_committed"]
+
+django_logger = logging.getLogger("django.db.backends.base")
 
 
 class CommitDelivery:
@@ -33,14 +36,25 @@ class CommitDelivery:
     ) -> None:
         event_alias = context.database if context is not None else None
         for alias in dict.fromkeys(step[2].commit_alias(event_alias) for step in steps or ()):
-            transaction.on_commit(
-                _on_commit(sink, name, args, kwargs, alias, context),
-                using=alias,
-                robust=True,  # a failing handler must not stop Django's other on_commit callbacks
-            )
+            when_committed(alias, _on_commit(sink, name, args, kwargs, alias, context))
 
     def check_handler(self, handler: Callable[..., object], label: str) -> None:
         """Any callable can wait for a commit."""
+
+
+def when_committed(alias: str, callback: Callable[[], None]) -> None:
+    """``transaction.on_commit(callback, using=alias, robust=True)``: a failing callback
+    cannot stop Django's other ones. With no connection open on ``alias`` there is no
+    transaction either, so it runs now, without connecting (a test without database access
+    can dispatch to after-commit handlers)."""
+    connection = transaction.get_connection(alias)
+    if connection.connection is not None or connection.in_atomic_block:
+        transaction.on_commit(callback, using=alias, robust=True)
+        return
+    try:
+        callback()
+    except Exception as exc:  # as Django's robust on_commit does, on its logger
+        django_logger.error(f"Error calling {callback.__qualname__} in on_commit() (%s).", exc, exc_info=True)
 
 
 def _on_commit(

@@ -16,11 +16,11 @@ from importlib.util import find_spec
 from typing import TYPE_CHECKING, Any, Final
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import transaction
 
 from .._payload import encode
 from .._running import Context, Step
 from . import Sink
+from .commit import when_committed
 
 if TYPE_CHECKING:
     from .._routing import Registration
@@ -48,10 +48,8 @@ class TaskDelivery:
         event_alias = context.database if context is not None else None
         for _handler, _takes_event, registration in steps or ():
             if registration.after_commit:
-                transaction.on_commit(
-                    _enqueue_after_commit(registration, name, payload),
-                    using=registration.commit_alias(event_alias),
-                    robust=True,
+                when_committed(
+                    registration.commit_alias(event_alias), _enqueue_after_commit(registration, name, payload)
                 )
             else:
                 enqueue(registration, name, payload)
