@@ -22,7 +22,7 @@ from ._events import Event
 from ._options import HandlerOptions, Options
 from ._routing import HandlerTable, Registration, Route, Target, check_handler, check_target
 from ._running import Context, Step
-from .delivery import Delivery, ModeDelivery, gevent, inline
+from .delivery import ModeDelivery, gevent, inline
 from .delivery.recording import Recorder, RecordingDelivery, kept
 from .exceptions import describe, is_whole
 
@@ -72,15 +72,15 @@ class EventDispatcher(_LegacyNames):
         self._mode = mode
         self._raise = raise_handler_errors
         self._table = HandlerTable(cache_size)
-        self.routes = self._routes = self._table.cache
+        #: The resolved routes by name (the table's cache; strategies read it at delivery).
+        self.routes = self._table.cache
         self._class_routes = self._table.class_cache
         self._recorders: list[Recorder] = []
         #: Each active recording's recorder and the mode it asked for (the last one wins).
         self._recordings: list[tuple[Recorder, conf.Mode]] = []
         self._lock = _allocate_lock()
-        #: How the mode delivers immediate handlers, and the same behind any recorders.
+        #: How the mode delivers immediate handlers, and its send behind any recorders.
         self._mode_delivery: ModeDelivery = inline.DELIVERY
-        self._delivery: Delivery = inline.DELIVERY
         self._send: Callable[..., Exception | None] = inline.DELIVERY.send
         self.settle()
         with _live_lock:
@@ -109,15 +109,11 @@ class EventDispatcher(_LegacyNames):
             if self._mode is None and not self._recordings and not conf.valid():
                 # Not configured yet, or a bad setting (reported by the checks; at first use
                 # dispatch raises ImproperlyConfigured).
-                self._mode_delivery = self._delivery = _FOLLOWING
+                mode: ModeDelivery = _FOLLOWING
             else:
-                self._mode_delivery = gevent.DELIVERY if self.mode == "gevent" else inline.DELIVERY
-                self._delivery = (
-                    RecordingDelivery(self._recorders, self._mode_delivery)
-                    if self._recorders
-                    else self._mode_delivery
-                )
-            self._send = self._delivery.send
+                mode = gevent.DELIVERY if self.mode == "gevent" else inline.DELIVERY
+            self._mode_delivery = mode
+            self._send = RecordingDelivery(self._recorders, mode).send if self._recorders else mode.send
 
     # -- registration -----------------------------------------------------------------
 
@@ -213,7 +209,7 @@ class EventDispatcher(_LegacyNames):
         """Dispatch an Event instance, or a name with arguments for its handlers."""
         # The hot path: one lookup, then the mode runs or queues the route's handlers.
         if type(event) is str:
-            route = self._routes.get(event) or self._table.route(event)
+            route = self.routes.get(event) or self._table.route(event)
             steps = route.name_steps
             if steps is None:
                 self._send_route(event, args, kwargs, route, None, by_name=True)
@@ -303,7 +299,7 @@ class EventDispatcher(_LegacyNames):
         lets the thread's queued events run, as the original yielded to the hub after
         model events (``delivery.gevent.yield_to_handlers``).
         """
-        route = self._routes.get(name) or self._table.route(name)
+        route = self.routes.get(name) or self._table.route(name)
         if not route.registrations and not self._recorders:
             return
         context = Context(database, data())
@@ -333,7 +329,7 @@ class EventDispatcher(_LegacyNames):
     ) -> Sequence[Step]:
         """The handlers an event reaches now: the immediate ones, or with ``alias`` the
         in-process after-commit ones waiting on that database."""
-        route = self._routes.get(name) or self._table.route(name)
+        route = self.routes.get(name) or self._table.route(name)
         if alias is None:
             part = route.immediate
         else:
