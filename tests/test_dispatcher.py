@@ -62,9 +62,19 @@ def test_clear_queue_runs_pending_events(queued: EventDispatcher, recorder: Reco
     assert recorder.calls == [("a",)]
 
 
-def test_events_nobody_listens_to_are_not_queued(queued: EventDispatcher) -> None:
-    queued.dispatch("nobody::listens")
-    assert queued.pending() == 0
+def test_an_event_nobody_listens_to_yet_waits_for_a_handler_registered_before_delivery(
+    queued: EventDispatcher, recorder: Recorder
+) -> None:
+    queued.dispatch("nobody::listens::yet")  # handlers are resolved when it is delivered
+    assert queued.pending() == 1
+    queued.register("nobody::listens::yet", recorder)
+    queued.clear_queue()
+    assert recorder.calls == [("nobody::listens::yet",)]
+
+
+def test_an_event_nobody_listens_to_in_sync_mode_costs_nothing(sync: EventDispatcher) -> None:
+    sync.dispatch("nobody::listens")
+    assert sync.pending() == 0
 
 
 def test_mode_follows_the_setting(recorder: Recorder) -> None:

@@ -554,13 +554,15 @@ def test_legacy_dispatch_in_a_thread_without_a_hub_makes_none() -> None:
     seen: list[object] = []
 
     def work() -> None:
-        seen.append(Paid.Dispatch(7))  # nothing listens: nothing queued, nothing to run
+        dispatcher.let_handlers_run()  # nothing was dispatched here: nothing to run
+        seen.append(Paid.Dispatch(7))  # nothing listens: queued until a drain, nothing to run
         seen.append(get_hub_if_exists())
 
     thread = threading.Thread(target=work)
     thread.start()
     thread.join(5)
     assert seen == [Paid(7), None]
+    dispatcher.clear_queue()  # the ended thread's queue
 
 
 def test_exit_takes_over_a_drain_of_its_own_thread_that_cannot_resume(

@@ -202,3 +202,128 @@ def test_a_legacy_name_is_inherited_as_in_the_original() -> None:
 
     assert Child.event_name == Child.GetEventName() == "shop::paid"
     assert ModernChild.event_name.endswith("::ModernChild")  # event_name is each class's own
+
+
+def test_a_listener_of_a_class_hears_its_name_dispatched_any_way(recorder: Recorder) -> None:
+    from django_events import Dispatcher, SignalToEvent, dispatch
+
+    heard: list[tuple[Any, ...]] = []
+
+    class Listener(EventListener):
+        listensFor = [Paid]
+
+        def handle(self, *args: Any, **kwargs: Any) -> None:
+            heard.append(args)
+
+    signal = Signal()
+    SignalToEvent(signal, event=Paid)
+    signal.send(sender="s")  # the class's name, with (None, sender): no TypeError
+    dispatch(Paid, 1)
+    Dispatcher.Dispatch(Paid)
+    event = Paid.Dispatch(4)
+    dispatcher.clear_queue()
+    assert heard == [(Paid.event_name, None, "s"), (Paid.event_name, 1), (Paid.event_name,), (event,)]
+
+
+def test_a_name_set_on_the_instance_does_not_rename_the_event(recorder: Recorder) -> None:
+    class Signup(Event):
+        Name = "user::signup"
+
+        def __init__(self, user: str, event_name: str = "welcome") -> None:
+            self.user = user
+            self.event_name = event_name  # type: ignore[misc]  # untyped legacy code does this
+
+    dispatcher.register("user::signup|welcome", recorder)
+    event = Signup.Dispatch("bob")
+    assert recorder.calls == [("user::signup", event)]
+    assert str(event) == "user::signup"
+
+
+def test_renaming_a_class_later_renames_its_events(recorder: Recorder) -> None:
+    class Renamed(Event):
+        Name = "first::name"
+
+    class Heir(Renamed):
+        pass
+
+    class Named(Renamed):
+        Name = "own::name"
+
+    dispatcher.register("first::name|second::name", recorder)
+    Renamed.Dispatch()  # routed, and its route cached, under the first name
+    Renamed.Name = "second::name"  # the original read Name at each dispatch
+    Renamed.Dispatch()
+    Heir.Dispatch()  # it shares its parent's legacy Name
+    assert [call[0] for call in recorder.calls] == ["first::name", "second::name", "second::name"]
+    assert Renamed.event_name == Renamed.GetEventName() == str(Renamed) == "second::name"
+    assert Named.event_name == "own::name"  # a subclass with a name of its own keeps it
+    with pytest.raises(TypeError, match=r"Renamed\.Name must be a non-empty str, got 42"):
+        Renamed.Name = 42  # type: ignore[assignment]
+
+
+def test_a_typed_handler_follows_a_renamed_class() -> None:
+    from django_events import on
+
+    class Moved(Event):
+        event_name = "moved::from"
+
+    class Stays(Moved):  # an event_name of its own: not shared
+        pass
+
+    seen: list[Moved] = []
+    on(Moved)(seen.append)
+    Moved.event_name = "moved::to"
+    assert Stays.event_name.endswith("::Stays")
+    event = Moved()
+    event.dispatch()
+    dispatcher.clear_queue()
+    assert seen == [event]
+
+
+def test_a_mixins_constructor_is_kept() -> None:
+    class Mixin:
+        def __init__(self, a: int, b: int) -> None:
+            self.total = a + b
+
+    class Summed(Mixin, Event):
+        pass
+
+    assert Summed.Dispatch(1, 2).total == 3  # not replaced by a dataclass __init__
+
+
+def test_an_observer_override_may_call_the_base_method() -> None:
+    from django_events import Observer
+
+    calls: list[str] = []
+
+    class Watch(Observer):
+        observes = Customer
+
+        def created(self, eventName: str, instance: Any) -> None:
+            super().created(eventName, instance)
+            calls.append(eventName)
+
+    Watch().created("x", None)
+    assert calls == ["x"]
+
+
+def test_a_hook_returning_anything_dispatches_its_str(recorder: Recorder) -> None:
+    from django_events import SignalToEvent
+
+    signal = Signal()
+    SignalToEvent(signal, hook=lambda sender, **kwargs: None)
+    dispatcher.register("None", recorder)
+    signal.send(sender="s")  # as the original: the name "None", never an error in send()
+    assert recorder.calls == [("None", "s", {"signal": signal})]
+
+
+@pytest.mark.django_db
+def test_a_model_event_nobody_listens_to_still_gives_the_hub_a_turn(recorder: Recorder) -> None:
+    from django_events import RegisterSignalsFor
+    from tests.testapp.models import Place
+
+    RegisterSignalsFor(Place)
+    dispatcher.register("other", recorder)
+    dispatcher.dispatch("other")
+    Place.objects.create(name="p")  # its events have no handler, and still yield
+    assert recorder.calls == [("other",)]

@@ -338,8 +338,8 @@ def test_each_task_runs_its_own_entry_of_a_listener(worker: Worker) -> None:
         ("Noted(text='hello')", "()")
     ] * 2
     assert sorted(result.args[1] for result in task_results()) == [
-        "event:tests.testapp.queued:Noted",  # one task per entry, each naming its own
-        "re:tests::testapp::queued::Not.d",
+        "re:tests::testapp::queued::Not.d",  # one task per entry, each naming its own
+        "re:tests::testapp::queued::Noted",  # (a class entry listens to the class's name)
     ]
 
 

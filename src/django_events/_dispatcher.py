@@ -237,10 +237,6 @@ class EventDispatcher(_LegacyNames):
                     "dispatch() of an instance of the Event base class: subclass Event, "
                     "as in class OrderPaid(Event): ..."
                 )
-            if type(event)._legacy_init:  # its own __init__ may name each instance: not cached
-                name = event.event_name
-                self._send_route(name, (event,), {}, self._table.route(name), None, by_name=False)
-                return
             name, route, steps = self._table.class_route(type(event))
             if steps is None:
                 self._send_route(name, (event,), {}, route, None, by_name=False)
@@ -270,6 +266,10 @@ class EventDispatcher(_LegacyNames):
     ) -> None:
         """Send each group of a route to its strategy, in rank order; raise the first handler
         error (with the raise policy) once every group was sent."""
+        if not route.parts and self._in_gevent_mode():
+            # Queued all the same: a handler registered before its delivery gets it.
+            self._mode_delivery.send(self, None, name, args, kwargs, context)
+            return
         if by_name:
             for target in route.typed:  # checked in the caller, before anything is sent
                 if not (len(args) == 1 and not kwargs and isinstance(args[0], target)):
@@ -301,6 +301,7 @@ class EventDispatcher(_LegacyNames):
         """
         route = self.routes.get(name) or self._table.route(name)
         if not route.registrations and not self._recorders:
+            self.let_handlers_run()  # every model event gives the hub a turn, as the original's
             return
         context = Context(database, data())
         steps = route.name_steps  # set when no handler is typed: each takes (name, instance)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from typing_extensions import dataclass_transform
@@ -44,11 +45,41 @@ def use_default(dispatcher: _Dispatching) -> None:
     _default = dispatcher
 
 
+#: Called after an Event class was renamed (``E.Name = "..."`` after its definition): the
+#: routers forget what they cached by name.
+_rename_hooks: list[Callable[[], None]] = []
+
+
+def on_rename(hook: Callable[[], None]) -> None:
+    _rename_hooks.append(hook)
+
+
 class _EventMeta(type):
-    """Only so that ``str(OrderPaid)`` is the event name, as in the original package."""
+    """So that ``str(OrderPaid)`` is the event name, and ``OrderPaid.Name = "..."`` after the
+    class was defined renames it (the original read ``Name`` at each dispatch)."""
 
     def __str__(cls) -> str:
         return getattr(cls, "event_name", cls.__name__)
+
+    def __setattr__(cls, key: str, value: Any) -> None:
+        if key not in ("Name", "event_name") or "_own_name" not in cls.__dict__:
+            super().__setattr__(key, value)
+            return
+        if not isinstance(value, str) or not value:
+            raise TypeError(f"{cls.__qualname__}.{key} must be a non-empty str, got {value!r}")
+        _name(cls, value, own=True, shared=key == "Name" or bool(cls.__dict__["_shared_name"]))
+        for hook in _rename_hooks:
+            hook()
+
+
+def _name(cls: Any, name: str, *, own: bool, shared: bool) -> None:
+    """Name an Event class, and the subclasses that share its name (legacy ``Name``)."""
+    for key, value in (("event_name", name), ("Name", name), ("_own_name", own), ("_shared_name", shared)):
+        type.__setattr__(cls, key, value)
+    if shared:
+        for sub in cls.__subclasses__():
+            if not sub.__dict__.get("_own_name", True):
+                _name(sub, name, own=False, shared=True)
 
 
 @dataclass_transform()
@@ -66,8 +97,10 @@ class Event(_LegacyNames, metaclass=_EventMeta):
     Name: ClassVar[str]
     #: True when the class (or an Event base) wrote its own ``__init__``: not a dataclass.
     _legacy_init: ClassVar[bool] = False
-    #: A name set the legacy way (``Name = "..."``): subclasses share it, as in the original.
-    _inherited_name: ClassVar[str | None] = None
+    #: Whether the class set its name itself (else it has the default, or shares its parent's).
+    _own_name: ClassVar[bool] = False
+    #: A name set the legacy way (``Name = "..."``) is shared by subclasses, as in the original.
+    _shared_name: ClassVar[bool] = False
 
     def __init_subclass__(cls, *, frozen: bool | None = None, **kwargs: Any) -> None:
         if kwargs:
@@ -85,13 +118,13 @@ class Event(_LegacyNames, metaclass=_EventMeta):
                     f"{cls.__qualname__}.{reserved} is annotated, which would make it a dataclass "
                     f"field; it is the event's name: assign it without an annotation ({reserved} = '...')"
                 )
+        shared = "Name" in own or ("event_name" not in own and cls._shared_name)
         if "event_name" in own:
             name = own["event_name"]
-            cls._inherited_name = None
         elif "Name" in own:
-            name = cls._inherited_name = own["Name"]
+            name = own["Name"]
         else:
-            name = cls._inherited_name or path_from_class(cls)
+            name = cls.event_name if shared else path_from_class(cls)
         if "event_name" in own and "Name" in own and own["Name"] != own["event_name"]:
             raise TypeError(
                 f"{cls.__qualname__} sets event_name={own['event_name']!r} and "
@@ -99,8 +132,10 @@ class Event(_LegacyNames, metaclass=_EventMeta):
             )
         if not isinstance(name, str) or not name:
             raise TypeError(f"{cls.__qualname__}.event_name must be a non-empty str, got {name!r}")
-        cls.event_name = cls.Name = name
-        if "__init__" in own:
+        _name(cls, name, own="event_name" in own or "Name" in own, shared=shared)
+        if "__init__" in own or any(
+            "__init__" in vars(base) for base in cls.__mro__[1:-1] if not issubclass(base, Event)
+        ):  # its own __init__, or a mixin's: kept, not replaced by a dataclass's
             cls._legacy_init = True
         if cls._legacy_init:
             if frozen:
@@ -120,4 +155,4 @@ class Event(_LegacyNames, metaclass=_EventMeta):
 
     def __str__(self) -> str:
         """The event's name, as in the original package (``repr()`` shows the fields)."""
-        return self.event_name
+        return type(self).event_name

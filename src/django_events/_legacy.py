@@ -22,7 +22,7 @@ from ._events import Event, path_from_class
 from ._models import ACTIONS, model_event_name, observe_model, register_observer
 from ._options import IMMEDIATE, HandlerOptions, Options
 from ._routing import Target, check_target
-from ._signals import HookResult, Relay, check_arguments, connect
+from ._signals import Relay, check_arguments, connect
 from .exceptions import describe
 from .testing import expect_name, mocks_dispatch
 
@@ -105,6 +105,13 @@ class LegacyEventMethods:
         dispatcher.add((check_target(cls.event_name),), handler, IMMEDIATE)  # type: ignore[attr-defined]
 
 
+def _class_name(entry: object) -> str:
+    """An Event class entry's name (the entry is checked first: a TypeError names a bad one)."""
+    checked = check_target(entry)
+    assert not isinstance(checked, str)
+    return checked.event_name
+
+
 def _install(names: type, into: type) -> None:
     for key, value in vars(names).items():
         if not key.startswith("__"):
@@ -136,8 +143,8 @@ class _LegacyRelay(Relay):
     def relay(self, dispatcher: EventDispatcher, sender: object, kwargs: dict[str, Any]) -> None:
         if self.hook is None:
             dispatcher.dispatch(str(self.event), None, sender, **kwargs)
-        else:
-            dispatcher.dispatch(str(self.chosen(sender, kwargs)), sender, **kwargs)
+        else:  # whatever it returns: its str() is the name
+            dispatcher.dispatch(str(self.hook(sender, **kwargs)), sender, **kwargs)
         dispatcher.let_handlers_run()
 
 
@@ -145,7 +152,7 @@ def SignalToEvent(
     signal: Signal,
     event: str | type[Event] | None = None,
     sender: object = None,
-    hook: Callable[..., HookResult] | None = None,
+    hook: Callable[..., object] | None = None,
     *,
     dispatcher: EventDispatcher | None = None,
 ) -> None:
@@ -204,11 +211,10 @@ class EventListener:
                 f"{cls.__qualname__} must define handle(self, event, *args, **kwargs), "
                 f"got {describe(cls.__dict__.get('handle', cls.handle))}"
             )
-        targets = [check_target(entry) for entry in entries]
+        # An Event class entry listens to the class's name, as the original's AddListener did:
+        # dispatches of the name with other arguments reach it too.
+        targets = [check_target(entry if isinstance(entry, str) else _class_name(entry)) for entry in entries]
         listener = cls()
-
-        def on_event(event: Event) -> None:
-            listener.handle(event)
 
         def on_name(name: str, *args: Any, **kwargs: Any) -> None:
             if args and isinstance(args[0], Event):  # as the original's __call__: the event alone
@@ -216,13 +222,11 @@ class EventListener:
             else:
                 listener.handle(name, *args, **kwargs)
 
-        for function in (on_event, on_name):
-            function.__module__ = cls.__module__
-            function.__qualname__ = f"{cls.__qualname__}.handle"
+        on_name.__module__ = cls.__module__
+        on_name.__qualname__ = f"{cls.__qualname__}.handle"
         cls._dispatcher = target
-        cls._handlers = (on_event, on_name)
-        target.add([t for t in targets if not isinstance(t, str)], on_event, parsed)
-        target.add([t for t in targets if isinstance(t, str)], on_name, parsed)
+        cls._handlers = (on_name,)
+        target.add(targets, on_name, parsed)
 
     def handle(self, event: Any, *args: Any, **kwargs: Any) -> None:
         """Called for each matching event; subclasses must override it."""
@@ -241,6 +245,15 @@ class Observer:
     """
 
     observes: ClassVar[type[Model]]
+
+    # The original's no-op methods, so that an override may call super(); only the methods a
+    # subclass defines are registered. (eventName: the original's parameter name.)
+    def creating(self, eventName: str, instance: Any) -> None: ...  # noqa: N803
+    def created(self, eventName: str, instance: Any) -> None: ...  # noqa: N803
+    def updating(self, eventName: str, instance: Any) -> None: ...  # noqa: N803
+    def updated(self, eventName: str, instance: Any) -> None: ...  # noqa: N803
+    def deleting(self, eventName: str, instance: Any) -> None: ...  # noqa: N803
+    def deleted(self, eventName: str, instance: Any) -> None: ...  # noqa: N803
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

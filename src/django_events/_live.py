@@ -12,7 +12,7 @@ from gevent.monkey import get_original
 if TYPE_CHECKING:
     from ._routing import HandlerTable, Registration
 
-__all__ = ["add_table", "live_registrations"]
+__all__ = ["add_table", "live_registrations", "tables"]
 
 _tables: weakref.WeakSet[HandlerTable] = weakref.WeakSet()
 # A real lock: a WeakSet cannot be copied while another thread adds to it.
@@ -24,9 +24,13 @@ def add_table(table: HandlerTable) -> None:
         _tables.add(table)
 
 
+def tables() -> list[HandlerTable]:
+    """Every live table."""
+    with _lock:
+        return list(_tables)
+
+
 def live_registrations() -> Iterator[Registration]:
     """The registrations of every live dispatcher."""
-    with _lock:
-        tables = list(_tables)
-    for table in tables:
+    for table in tables():
         yield from table.registrations

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any, Final
 from django.db import DEFAULT_DB_ALIAS
 from gevent.monkey import get_original
 
-from ._events import Event
-from ._live import add_table
+from ._events import Event, on_rename
+from ._live import add_table, tables
 from ._options import IMMEDIATE, Options, QueueOptions
 from ._running import Step
 from .delivery import MODE_RANK
@@ -99,7 +99,7 @@ class Registration:
             options.delivery.check_handler(function, label)
         if isinstance(checked, str):
             return cls(checked, function, False, label, re.compile(checked).fullmatch, options)
-        return cls(checked, function, True, label, checked.event_name.__eq__, options)
+        return cls(checked, function, True, label, functools.partial(_named, checked), options)
 
     @property
     def after_commit(self) -> bool:
@@ -139,6 +139,10 @@ class Registration:
         exactly one instance of its Event class)."""
         target = self.target
         return isinstance(target, str) or (len(args) == 1 and not kwargs and isinstance(args[0], target))
+
+
+def _named(cls: type[Event], name: str) -> bool:
+    return name == cls.event_name  # read each time: a class may be renamed (legacy Name)
 
 
 def _step(registration: Registration) -> Step:
@@ -311,6 +315,11 @@ class HandlerTable:
             self._replace(tuple(r for r in before if keep(r)))
             return len(before) - len(self._registrations)
 
+    def forget(self) -> None:
+        """Empty the caches (an Event class was renamed)."""
+        with self._lock:
+            self._replace(self._registrations)
+
     def _replace(self, registrations: tuple[Registration, ...]) -> None:
         self._registrations = registrations
         self._generation += 1
@@ -323,3 +332,11 @@ class HandlerTable:
 
     def cached_chars(self) -> int:
         return self._cached_chars
+
+
+def _forget_everywhere() -> None:
+    for table in tables():
+        table.forget()
+
+
+on_rename(_forget_everywhere)

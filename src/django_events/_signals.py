@@ -51,7 +51,7 @@ class Relay:
     def __init__(
         self,
         event: str | type[Event] | None,
-        hook: Callable[..., HookResult] | None,
+        hook: Callable[..., object] | None,
         dispatcher: EventDispatcher,
     ) -> None:
         self.event = event

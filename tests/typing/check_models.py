@@ -16,6 +16,7 @@ from django_events import (
     changes,
     observe_model,
     observes,
+    signal_to_event,
 )
 from tests.testapp.models import Customer, Order
 
@@ -67,4 +68,5 @@ SignalToEvent(post_save, event="saved", sender=Order)
 SignalToEvent(post_save, event=Saved, sender=Order)
 SignalToEvent(post_save, hook=lambda sender, **kwargs: "saved")
 SignalToEvent(post_save, event=42)  # type: ignore[arg-type]
-SignalToEvent(post_save, hook=lambda sender, **kwargs: 42)  # type: ignore[arg-type]
+SignalToEvent(post_save, hook=lambda sender, **kwargs: 42)  # legacy: str(42) is the name
+signal_to_event(post_save, hook=lambda sender, **kwargs: 42)  # type: ignore[arg-type]
