@@ -327,3 +327,36 @@ def test_a_model_event_nobody_listens_to_still_gives_the_hub_a_turn(recorder: Re
     dispatcher.dispatch("other")
     Place.objects.create(name="p")  # its events have no handler, and still yield
     assert recorder.calls == [("other",)]
+
+
+def test_reset_runs_what_is_pending_then_removes_every_handler(recorder: Recorder) -> None:
+    from django_events import Dispatcher
+
+    Dispatcher.RegisterHandler("before::reset", recorder)
+    Dispatcher.Dispatch("before::reset")
+    Dispatcher.Reset()
+    assert recorder.calls == [("before::reset",)]
+    assert Dispatcher.registrations == ()  # (the test's isolation puts them back)
+
+
+def test_a_bad_pattern_is_a_re_error_as_the_original_raised() -> None:
+    import re
+
+    from django_events import Dispatcher
+
+    with pytest.raises(re.error, match=r"invalid event pattern 'event::\('"):
+        Dispatcher.RegisterHandler("event::(", print)
+
+
+def test_listens_for_may_be_a_set() -> None:
+    heard: list[tuple[Any, ...]] = []
+
+    class FromASet(EventListener):
+        listensFor = {"set::entry"}
+
+        def handle(self, *args: Any, **kwargs: Any) -> None:
+            heard.append(args)
+
+    dispatcher.dispatch("set::entry", 1)
+    dispatcher.clear_queue()
+    assert heard == [("set::entry", 1)]

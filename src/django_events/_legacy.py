@@ -11,6 +11,7 @@ type checkers see them as bases of those classes. The legacy classes and functio
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any, ClassVar, TypeVar
 
 from django.db.models import Model
@@ -61,6 +62,13 @@ class LegacyDispatcherMethods:
             target.dispatch(event.event_name, event, *args, **kwargs)
         else:
             target.dispatch(event, *args, **kwargs)
+
+    def Reset(self) -> None:
+        """Run what is pending, then remove every handler, as the original's ``Reset`` did
+        (tests should prefer ``isolate()``, which puts them back)."""
+        target = get_dispatcher(self)
+        target.clear_queue()
+        target._table.restore(())
 
     def MocksDispatch(self, func: _F) -> _F:
         """See ``django_events.testing.mocks_dispatch``."""
@@ -183,7 +191,7 @@ class EventListener:
     to every entry.
     """
 
-    listensFor: ClassVar[Sequence[Target]]
+    listensFor: ClassVar[Sequence[Target] | AbstractSet[Target]]
     _dispatcher: ClassVar[EventDispatcher]
     _handlers: ClassVar[tuple[Callable[..., None], ...]]
 
@@ -201,7 +209,7 @@ class EventListener:
         target = get_dispatcher(dispatcher)
         parsed = Options.parse(options)
         entries = getattr(cls, "listensFor", None)
-        if not entries or not isinstance(entries, (list, tuple)):
+        if not entries or not isinstance(entries, (list, tuple, set, frozenset)):
             raise TypeError(
                 f"{cls.__qualname__}.listensFor must be a non-empty list of Event classes "
                 f"and/or regex strings, got {entries!r}"

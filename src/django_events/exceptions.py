@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from typing import TypeGuard
 
 __all__ = ["InvalidPattern", "MissingInstance", "PayloadError", "RefusedTask"]
 
 
-class InvalidPattern(ValueError):
-    """An event pattern is not a valid regular expression (raised at registration)."""
+class InvalidPattern(re.error, ValueError):
+    """An event pattern is not a valid regular expression (raised at registration; a
+    ``re.error``, as the original raised, and a ``ValueError``)."""
 
     def __init__(self, pattern: str, reason: str) -> None:
         super().__init__(f"invalid event pattern {pattern!r}: {reason}")
