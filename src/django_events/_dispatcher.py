@@ -297,22 +297,19 @@ class EventDispatcher(_LegacyNames):
 
         Builds the context only when something listens or records. In gevent mode it then
         lets the thread's queued events run, as the original yielded to the hub after
-        model events (``delivery.gevent.yield_to_handlers``).
+        model events (``let_handlers_run``).
         """
         route = self.routes.get(name) or self._table.route(name)
-        if not route.registrations and not self._recorders:
-            self.let_handlers_run()  # every model event gives the hub a turn, as the original's
-            return
-        context = Context(database, data())
-        steps = route.name_steps  # set when no handler is typed: each takes (name, instance)
-        if steps is None:
-            self._send_route(name, args, {}, route, context, by_name=False)
-        else:
-            error = self._send(self, steps, name, args, {}, context)
-            if error is not None:
-                raise error
-        if self._in_gevent_mode():
-            gevent.yield_to_handlers()
+        if route.registrations or self._recorders:
+            context = Context(database, data())
+            steps = route.name_steps  # set when no handler is typed: each takes (name, instance)
+            if steps is None:
+                self._send_route(name, args, {}, route, context, by_name=False)
+            else:
+                error = self._send(self, steps, name, args, {}, context)
+                if error is not None:
+                    raise error
+        self.let_handlers_run()  # every model event, listened to or not, as the original
 
     def _in_gevent_mode(self) -> bool:
         mode = self._mode_delivery

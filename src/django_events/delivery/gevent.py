@@ -117,11 +117,9 @@ def send(
     kwargs: dict[str, Any],
     context: Context | None,
     alias: str | None = None,
-    may_raise: bool = True,
-    error: Exception | None = None,
-) -> Exception | None:
+) -> None:
     """Queue the event in the calling thread's queue (its handlers are resolved when it is
-    delivered), and wake the worker if it is parked."""
+    delivered), and wake the worker if it is parked: no handler runs here, so no error."""
     try:
         queue: ThreadQueue = _local.queue
     except AttributeError:
@@ -129,7 +127,6 @@ def send(
     queue.items.append((sink, name, args, kwargs, alias, context))
     if queue.idle or queue.hub.loop is None:  # parked, or its hub was destroyed
         _wake(queue)
-    return error
 
 
 class GeventDelivery:
