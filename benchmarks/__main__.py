@@ -30,7 +30,7 @@ def run(quick: bool, number: int, repeat: int, names: int, long_names: int) -> i
     from . import dispatch, memory, model_save
 
     dispatch_sections, dispatch_targets = dispatch.scenarios()
-    save_sections, save_targets = model_save.scenarios()
+    save_sections, save_targets, save_floor = model_save.scenarios()
     sections = dispatch_sections + save_sections
     target_lists = [dispatch_targets, save_targets]
     notes = [""]
@@ -58,7 +58,7 @@ def run(quick: bool, number: int, repeat: int, names: int, long_names: int) -> i
         title,
         sections,
         sorted([t for targets in target_lists for t in targets()] + memory_targets, key=target_order),
-        [*notes, *memory_lines],
+        [*notes, *save_floor(), *memory_lines],
         judged=not quick,
     )
     return 0 if met or quick else 1

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.db import connection, models
-from django.db.models.signals import post_save
+from django.db.models.signals import post_save, pre_save
 
 from django_events import EventDispatcher, observes
 
@@ -37,6 +37,10 @@ def _receiver(counter: Counter) -> Callable[..., None]:
     return receiver
 
 
+def _count(counter: Counter) -> None:
+    counter.calls += 1
+
+
 def _counting_observer(
     model: type[models.Model], counter: Counter, dispatcher: EventDispatcher | None
 ) -> None:
@@ -49,15 +53,16 @@ def _counting_observer(
             counter.calls += 1
 
 
-def scenarios() -> tuple[list[tuple[str, list[Case]]], Callable[[], list[Target]]]:
+def scenarios() -> tuple[list[tuple[str, list[Case]]], Callable[[], list[Target]], Callable[[], list[str]]]:
     Observed, Plain = _model("Observed"), _model("Plain")
-    Inserted, InsertedGevent, PlainInsert = (
+    Inserted, InsertedGevent, PlainInsert, BareInsert = (
         _model("Inserted"),
         _model("InsertedGevent"),
         _model("PlainInsert"),
+        _model("BareInsert"),
     )
     with connection.schema_editor() as editor:
-        for model in (Observed, Plain, Inserted, InsertedGevent, PlainInsert):
+        for model in (Observed, Plain, Inserted, InsertedGevent, PlainInsert, BareInsert):
             editor.create_model(model)
 
     observed_counter, plain_counter = Counter(), Counter()
@@ -86,15 +91,27 @@ def scenarios() -> tuple[list[tuple[str, list[Case]]], Callable[[], list[Target]
     queued = EventDispatcher(mode="gevent")  # held here: observers hold their dispatcher weakly
     _counting_observer(InsertedGevent, gevent_counter, queued)
     post_save.connect(_receiver(insert_counter), sender=PlainInsert, weak=False)
+    # The floor of any signal-based library: a pre_save and a post_save receiver that each
+    # call one function, and nothing else (no routing, no context, no error policy).
+    bare_counter = Counter()
+
+    def bare(sender: object, **kwargs: object) -> None:
+        _count(bare_counter)
+
+    pre_save.connect(bare, sender=BareInsert, weak=False)
+    post_save.connect(bare, sender=BareInsert, weak=False)
     create = "M._default_manager.create(name='n')"
     insert_case = Case("insert, one post_save receiver", create, {"M": PlainInsert}, insert_counter, 1)
+    bare_case = Case(
+        "insert, bare pre_save + post_save receivers", create, {"M": BareInsert}, bare_counter, 2
+    )
     sync_case = Case("insert, observed (creating, created), sync", create, {"M": Inserted}, sync_counter, 2)
     gevent_case = Case(
         "insert, observed (creating, created), gevent", create, {"M": InsertedGevent}, gevent_counter, 2
     )
     sections = [
         ("6  model save on SQLite in memory", [plain_case, observed_case]),
-        ("6  model insert on SQLite in memory", [insert_case, sync_case, gevent_case]),
+        ("6  model insert on SQLite in memory", [insert_case, bare_case, sync_case, gevent_case]),
     ]
 
     def targets() -> list[Target]:
@@ -107,4 +124,10 @@ def scenarios() -> tuple[list[tuple[str, list[Case]]], Callable[[], list[Target]
             ),
         ]
 
-    return sections, targets
+    def floor() -> list[str]:
+        return [
+            "6  floor: bare pre_save + post_save receivers calling one function / post_save "
+            f"receiver: {ratio(bare_case, insert_case):.3f} (6b/6c cannot go below it)"
+        ]
+
+    return sections, targets, floor
