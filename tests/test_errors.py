@@ -492,6 +492,12 @@ CASES = [
         "changes() expects a model instance, got 42 (int)",
     ),
     Case(
+        'observe_model(Order, track_changes="yes")',
+        lambda d: observe_model(Order, track_changes=_any("yes")),
+        TypeError,
+        "observe_model() track_changes must be True or False, got 'yes' (str)",
+    ),
+    Case(
         'changes(Unobserved(name="x"))',
         lambda d: changes(Unobserved(name="x")),
         ValueError,

@@ -435,7 +435,7 @@ print("exiting", flush=True)
     assert script_output(script) == ["exiting", "after"]  # and the process ended
 
 
-def test_legacy_dispatch_without_django_settings_gives_the_hub_a_turn() -> None:
+def test_legacy_dispatch_without_django_settings_runs_the_handlers_before_returning() -> None:
     script = """
 from django_events import Event, on
 
@@ -473,6 +473,79 @@ def test_a_save_in_a_thread_without_a_hub_runs_its_handlers_there() -> None:
     assert [entry[0] for entry in seen] == ["creating", "saved"]  # before save() went on
     assert seen[0][1] == seen[1][1] != threading.get_ident()
     assert seen[0][2] is seen[1][2] is None  # and no hub was made for it
+
+
+@pytest.mark.django_db
+def test_a_save_runs_the_queued_handlers_in_the_saving_greenlet_to_the_end() -> None:
+    seen: list[tuple[str, object]] = []
+    on("earlier")(lambda name: seen.append((name, getcurrent())))
+
+    @observes(Place)
+    class Watch:
+        def creating(self, instance: Place) -> None:
+            gevent.sleep(0.001)  # a handler that yields (I/O) still finishes first
+            instance.name = "named by creating"
+            seen.append(("creating", getcurrent()))
+
+    dispatcher.dispatch("earlier")
+    Place.objects.create(name="given")
+    me = getcurrent()
+    assert seen == [("earlier", me), ("creating", me)]  # queue order, no switch to the worker
+    assert Place.objects.get().name == "named by creating"  # before the INSERT
+    assert dispatcher.pending() == 0
+
+
+@pytest.mark.django_db
+def test_a_save_during_another_greenlets_drain_gives_the_hub_a_turn() -> None:
+    seen: list[str] = []
+    release = gevent.event.Event()
+
+    @on("slow")
+    def slow(name: str) -> None:
+        seen.append("slow started")
+        release.wait()
+        seen.append("slow done")
+
+    @observes(Place)
+    class Watch:
+        def created(self, instance: Place) -> None:
+            seen.append("created")
+
+    with gevent.Timeout(5):
+        try:
+            dispatcher.dispatch("slow")
+            gevent.sleep(0)  # the worker starts the slow handler, which waits
+            gevent.spawn(seen.append, "another greenlet ran")
+            Place.objects.create(name="x")  # the drain is the worker's: a hub turn, no waiting
+            assert seen == ["slow started", "another greenlet ran"]
+            gevent.get_hub().loop.run_callback(lambda: Place.objects.create(name="in the hub"))
+            gevent.sleep(0)  # a save in the hub cannot give itself a turn: it goes on
+            assert Place.objects.count() == 2
+        finally:
+            release.set()
+            finish_drains()
+    assert seen == ["slow started", "another greenlet ran", "slow done", "created", "created"]
+
+
+@pytest.mark.django_db
+def test_a_save_inside_a_handler_waits_for_the_current_event() -> None:
+    seen: list[str] = []
+
+    @on("make")
+    def make(name: str) -> None:
+        Place.objects.create(name="inner")
+        seen.append("saved")
+
+    on("make")(lambda name: seen.append("second"))
+
+    @observes(Place)
+    class Watch:
+        def created(self, instance: Place) -> None:
+            seen.append("created")
+
+    dispatcher.dispatch("make")
+    dispatcher.clear_queue()
+    assert seen == ["saved", "second", "created"]
 
 
 @pytest.mark.django_db

@@ -8,12 +8,15 @@ from typing import Any
 import pytest
 from django.apps import apps
 from django.db import models, transaction
+from django.db.models.signals import post_init
 from django.test import override_settings
 
 from django_events import (
+    EventDispatcher,
     ModelObserver,
     Observer,
     RegisterSignalsFor,
+    _models,
     changes,
     dispatcher,
     model_event_name,
@@ -211,7 +214,7 @@ def test_changes_in_updating_and_updated_handlers(django_assert_num_queries: Any
 
 
 def test_changes_before_the_first_save_since_loading() -> None:
-    observe_model(Order)
+    observe_model(Order, track_changes=True)
     order = Order.objects.create(status="new")
     order = Order.objects.get(pk=order.pk)
     assert changes(order) == {}
@@ -274,7 +277,7 @@ def test_an_updating_event_queued_behind_a_handler_sees_its_save(mode: str) -> N
 
 
 @override_settings(DJANGO_EVENTS={"MODE": "sync"})
-def test_sync_model_events_run_every_handler_then_what_they_dispatched(
+def test_sync_model_events_run_every_handler_and_what_they_dispatch_inline(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     observe_model(Order)
@@ -282,26 +285,26 @@ def test_sync_model_events_run_every_handler_then_what_they_dispatched(
 
     def fails(name: str, order: Order) -> None:
         seen.append("fails")
-        dispatcher.dispatch("shop::after", order.pk)  # runs after this event's handlers
+        dispatcher.dispatch("shop::after", order.pk)  # sync: runs now, a plain call
         raise RuntimeError("handler failed")
 
     on(f"{ORDER}::created")(fails)
     on(f"{ORDER}::created")(lambda name, order: seen.append("second"))
     on("shop::after")(lambda name, pk: seen.append("after"))
     Order.objects.create(status="new")  # the failure is logged; the save goes on
-    assert seen == ["fails", "second", "after"]
-    assert "handler tests.test_models.test_sync_model_events_run_every_handler_then_what_they_dispatched" in (
+    assert seen == ["fails", "after", "second"]
+    assert "handler tests.test_models.test_sync_model_events_run_every_handler_and_what_they_dispatch" in (
         caplog.text
     )
     seen.clear()
     raising = override_settings(DJANGO_EVENTS={"MODE": "sync", "RAISE_HANDLER_ERRORS": True})
     with raising, pytest.raises(RuntimeError, match="handler failed"):
         Order.objects.create(status="new")
-    assert seen == ["fails", "second", "after"]  # raised after everything ran
+    assert seen == ["fails", "after", "second"]  # raised after every handler ran
 
 
 def test_changes_outside_handlers_follow_later_edits() -> None:
-    observe_model(Order)
+    observe_model(Order, track_changes=True)
     order = Order.objects.create(status="new")
     order.status = "paid"
     order.save()
@@ -325,11 +328,20 @@ def test_update_fields_limits_the_changes_and_the_snapshot() -> None:
     assert seen[-1] == {"note": ("x", "not saved")}
 
 
-def test_an_existing_pk_saved_as_new_is_reported_as_created(db_events: Capture) -> None:
+def test_an_existing_pk_saved_as_new_is_creating_then_updated(db_events: Capture) -> None:
     observe_model(Order)
     existing = Order.objects.create(status="old")
-    Order(pk=existing.pk, status="overwritten").save()  # _state.adding, although Django UPDATEs
-    assert [n.rsplit("::", 1)[1] for n in names(db_events)][2:] == ["creating", "created"]
+    # A new instance (_state.adding), but Django finds the row and UPDATEs it: created=False.
+    Order(pk=existing.pk, status="overwritten").save()
+    assert [n.rsplit("::", 1)[1] for n in names(db_events)][2:] == ["creating", "updated"]
+
+
+def test_a_loaded_instance_whose_row_is_gone_is_updating_then_created(db_events: Capture) -> None:
+    observe_model(Order)
+    order = Order.objects.create(status="old")
+    Order.objects.filter(pk=order.pk).delete()  # another instance's delete: this one is not told
+    order.save()  # Django's UPDATE matches nothing, so it INSERTs: created=True
+    assert [n.rsplit("::", 1)[1] for n in names(db_events)][-2:] == ["updating", "created"]
 
 
 def test_deferred_fields_are_not_compared() -> None:
@@ -339,6 +351,99 @@ def test_deferred_fields_are_not_compared() -> None:
     order.status = "paid"
     order.note = "loaded later, so not compared"
     assert changes(order) == {"status": ("new", "paid")}
+
+
+@pytest.fixture
+def untracked() -> Iterator[None]:
+    """No model's changes tracked (other tests track some); as it was afterwards."""
+    saved = set(_models._tracked)
+    for sender in _senders:
+        post_init.disconnect(sender=sender, dispatch_uid=_models._UID)
+    _models._tracked.clear()
+    yield
+    _models._tracked.clear()
+    for model in saved:
+        _models._track(model)
+
+
+def _tracks(model: type[models.Model]) -> bool:
+    """Whether loading an instance takes a snapshot for changes()."""
+    return bool(post_init.has_listeners(model))
+
+
+@pytest.mark.usefixtures("untracked")
+def test_changes_are_tracked_only_once_something_handles_updates() -> None:
+    @observes(Customer)
+    class Created:
+        def created(self, instance: Customer) -> None: ...
+
+    assert not _tracks(Customer)  # loading customers costs nothing
+    customer = Customer.objects.create(name="a")
+    customer.name = "b"
+    with pytest.raises(
+        ValueError,
+        match=r"changes\(\) needs the changes of Customer to be tracked: they are once something "
+        r"handles its updating or updated events \(an observer method or a handler\), or with "
+        r"observe_model\(Customer, track_changes=True\)",
+    ):
+        changes(customer)
+    assert changes(Customer(name="new")) == {}  # nothing to compare before the first save
+
+    on("events::db::.*::Customer::updated")(lambda name, instance: None)
+    assert _tracks(Customer)
+    customer = Customer.objects.get(pk=customer.pk)
+    customer.name = "c"
+    assert changes(customer) == {"name": ("a", "c")}
+
+
+@pytest.mark.usefixtures("untracked")
+def test_an_observer_of_updates_tracks_changes_and_so_does_an_earlier_handler() -> None:
+    @observes(Customer)
+    class Updated:
+        def updated(self, instance: Customer) -> None: ...
+
+    assert _tracks(Customer)
+    assert not _tracks(Place)
+    on(f"{ORDER.replace('Order', 'Place')}::updating")(lambda name, instance: None)
+    observe_model(Place)  # the handler came first
+    assert _tracks(Place)
+    assert _tracks(Restaurant) is False  # not observed: its own saves emit nothing
+
+
+@pytest.mark.usefixtures("untracked")
+def test_track_changes_explicitly_and_for_proxies_defined_later() -> None:
+    observe_model(Order, track_changes=True)
+    assert _tracks(Order)
+    assert _tracks(PriorityOrder)
+
+    class TrackedProxy(Order):
+        class Meta:
+            proxy = True
+            app_label = "testapp"
+
+    Order.objects.create(status="new")
+    late = TrackedProxy.objects.get()
+    late.status = "paid"
+    assert changes(late) == {"status": ("new", "paid")}
+    with pytest.raises(TypeError, match=r"track_changes must be True or False, got 'yes' \(str\)"):
+        observe_model(Order, track_changes="yes")  # type: ignore[arg-type]
+
+
+def test_a_dispatcher_dropped_by_a_handler_is_skipped_for_that_event() -> None:
+    seen: list[str] = []
+    other = EventDispatcher(mode="sync")
+    observe_model(Ticket)
+    observe_model(Ticket, dispatcher=other)
+    other.register(".*Ticket::creating", lambda name, instance: seen.append("other"))
+
+    def drop(name: str, instance: Ticket) -> None:
+        nonlocal other
+        seen.append("default")
+        del other  # the last reference: the model forgets it at once
+
+    on(".*Ticket::creating")(drop)
+    Ticket.objects.create()
+    assert seen == ["default"]
 
 
 def test_changes_needs_an_observed_instance() -> None:

@@ -291,25 +291,31 @@ class EventDispatcher(_LegacyNames):
             raise error
 
     def dispatch_with_context(
-        self, name: str, args: tuple[Any, ...], database: str | None, data: Callable[[], object]
+        self, name: str, args: tuple[Any, ...], context: Callable[..., Context], context_args: tuple[Any, ...]
     ) -> None:
         """Dispatch ``name`` with a Context its handlers can read (model events).
 
-        Builds the context only when something listens or records. In gevent mode it then
-        lets the thread's queued events run, as the original yielded to the hub after
-        model events (``let_handlers_run``).
+        ``context(*context_args)`` is called only when something listens or records. In
+        gevent mode the thread's queued events then run (``gevent.yield_to_handlers``), as
+        the original yielded to the hub after model events.
         """
         route = self.routes.get(name) or self._table.route(name)
         if route.registrations or self._recorders:
-            context = Context(database, data())
+            made = context(*context_args)
             steps = route.name_steps  # set when no handler is typed: each takes (name, instance)
             if steps is None:
-                self._send_route(name, args, {}, route, context, by_name=False)
+                self._send_route(name, args, {}, route, made, by_name=False)
+            elif self._send is gevent.send:  # gevent mode, nothing recording: one step
+                gevent.send_and_run(self, steps, name, args, {}, made)
+                return
             else:
-                error = self._send(self, steps, name, args, {}, context)
+                error = self._send(self, steps, name, args, {}, made)
                 if error is not None:
                     raise error
-        self.let_handlers_run()  # every model event, listened to or not, as the original
+        # Every model event, listened to or not, lets queued events run, as the original.
+        mode = self._mode_delivery
+        if mode is gevent.DELIVERY or (mode is _FOLLOWING and self.mode == "gevent"):
+            gevent.yield_to_handlers()
 
     def _in_gevent_mode(self) -> bool:
         mode = self._mode_delivery

@@ -4,7 +4,7 @@ the registrations of all of them, and a dropped dispatcher is freed with its tab
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from gevent.monkey import get_original
@@ -12,7 +12,7 @@ from gevent.monkey import get_original
 if TYPE_CHECKING:
     from ._routing import HandlerTable, Registration
 
-__all__ = ["add_table", "live_registrations", "tables"]
+__all__ = ["add_table", "added", "live_registrations", "on_added", "tables"]
 
 _tables: weakref.WeakSet[HandlerTable] = weakref.WeakSet()
 # A real lock: a WeakSet cannot be copied while another thread adds to it.
@@ -34,3 +34,17 @@ def live_registrations() -> Iterator[Registration]:
     """The registrations of every live dispatcher."""
     for table in tables():
         yield from table.registrations
+
+
+#: Called with each batch of new registrations, on any table (model events turn change
+#: tracking on when a handler of ``updating``/``updated`` events appears).
+_on_added: list[Callable[[Sequence[Registration]], None]] = []
+
+
+def on_added(listener: Callable[[Sequence[Registration]], None]) -> None:
+    _on_added.append(listener)
+
+
+def added(registrations: Sequence[Registration]) -> None:
+    for listener in _on_added:
+        listener(registrations)

@@ -22,12 +22,17 @@ from typing_extensions import Unpack
 
 from ._dispatcher import EventDispatcher, get_dispatcher
 from ._events import path_from_class
+from ._live import live_registrations, on_added
 from ._options import HandlerOptions, Options
-from ._running import current_context
+from ._running import Context, current_context
 from .exceptions import describe
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from django.apps import AppConfig
+
+    from ._routing import Registration
 
 __all__ = [
     "ACTIONS",
@@ -44,13 +49,14 @@ Action = Literal["creating", "created", "updating", "updated", "deleting", "dele
 ACTIONS: Final[tuple[Action, ...]] = get_args(Action)
 #: What a queued observer may define: the worker loads the instance by pk, so the row must exist.
 QUEUEABLE_ACTIONS: Final = ("created", "updated")
+#: The events whose handlers read changes: a model with such a handler has its changes tracked.
+TRACKING_ACTIONS: Final = ("updating", "updated")
 
 _M = TypeVar("_M", bound=Model)
 _C = TypeVar("_C", bound=type)
 
 _SNAPSHOT: Final = "_django_events_snapshot"
-_ADDING: Final = "_django_events_adding"
-#: The creating/updating event's _Save, which post_save completes with the save's diff.
+#: The updating event's _Save, which post_save completes with the save's diff.
 _PENDING: Final = "_django_events_pending_save"
 _UID: Final = "django_events.model_events"
 
@@ -64,6 +70,10 @@ _targets: dict[type[Model], list[weakref.ref[EventDispatcher]]] = {}
 _senders: dict[type[Model], tuple[dict[str, str], list[weakref.ref[EventDispatcher]]]] = {}
 #: Per model class: field name -> attname of its concrete fields (looked up once).
 _fields: dict[type[Model], tuple[dict[str, str], tuple[str, ...]]] = {}
+#: Concrete models whose changes are tracked: a snapshot of the loaded values is taken when
+#: an instance is loaded (``post_init``) and after each save, for ``changes()``. Only these
+#: connect ``post_init``: loading rows of a model nobody asks the changes of costs nothing.
+_tracked: set[type[Model]] = set()
 #: Every observer class that was registered, with the model it observes (system checks);
 #: weakly: a class its dispatcher no longer holds (the end of an isolate() block) is freed.
 _observers: weakref.WeakKeyDictionary[type, type[Model]] = weakref.WeakKeyDictionary()
@@ -88,24 +98,61 @@ def model_event_name(model: type[Model], action: str) -> str:
     return f"events::db::{path_from_class(_concrete(model, 'model_event_name()'))}::{action}"
 
 
-def observe_model(model: type[Model], *, dispatcher: EventDispatcher | None = None) -> None:
+def observe_model(
+    model: type[Model], *, dispatcher: EventDispatcher | None = None, track_changes: bool = False
+) -> None:
     """Make a model's saves and deletes dispatch ``events::db::...`` events (idempotent).
 
     The model's signals are connected once, however often this is called and however many
     observers it has. Proxy models emit the events of their concrete model. Events go to
     the default dispatcher, and to ``dispatcher`` if given.
+
+    Its changes (``changes()``) are tracked once something handles its ``updating`` or
+    ``updated`` events (an observer method, or a handler whose pattern matches those names,
+    on any dispatcher), or with ``track_changes=True``: tracking takes a snapshot of every
+    instance loaded, which is what loading rows costs.
     """
     concrete = _concrete(model, "observe_model()")
+    if not isinstance(track_changes, bool):
+        raise TypeError(f"observe_model() track_changes must be True or False, got {describe(track_changes)}")
     target = get_dispatcher(dispatcher)
     targets = _targets.setdefault(concrete, [])
     if not any(ref() is target for ref in targets):
         targets.append(weakref.ref(target, functools.partial(_forget, targets)))
-    if concrete in _observed:
+    if concrete not in _observed:
+        _observed[concrete] = {action: model_event_name(concrete, action) for action in ACTIONS}
+        _connect(concrete)
+        connect_known_proxies()
+        class_prepared.connect(_on_class_prepared, weak=False, dispatch_uid=_UID)
+    if track_changes or _listened(concrete, live_registrations()):
+        _track(concrete)
+
+
+def _listened(concrete: type[Model], registrations: Iterable[Registration]) -> bool:
+    """Whether any of ``registrations`` handles the model's updating or updated events."""
+    names = [_observed[concrete][action] for action in TRACKING_ACTIONS]
+    return any(registration.matches(name) for registration in registrations for name in names)
+
+
+def _track(concrete: type[Model]) -> None:
+    """Track a model's changes from now on: connect ``post_init`` for it and its proxies."""
+    if concrete in _tracked:
         return
-    _observed[concrete] = {action: model_event_name(concrete, action) for action in ACTIONS}
-    _connect(concrete)
-    connect_known_proxies()
-    class_prepared.connect(_on_class_prepared, weak=False, dispatch_uid=_UID)
+    _tracked.add(concrete)
+    for sender in list(_senders):
+        if sender._meta.concrete_model is concrete:
+            post_init.connect(_snapshot, sender=sender, weak=False, dispatch_uid=_UID)
+
+
+def _track_listened(registrations: Sequence[Registration]) -> None:
+    """New handlers: track the changes of each observed model whose updating or updated
+    events they handle."""
+    for concrete in list(_observed):
+        if concrete not in _tracked and _listened(concrete, registrations):
+            _track(concrete)
+
+
+on_added(_track_listened)
 
 
 def _forget(targets: list[weakref.ref[EventDispatcher]], ref: weakref.ref[EventDispatcher]) -> None:
@@ -138,8 +185,9 @@ def _connect(sender: type[Model]) -> None:
     concrete = sender._meta.concrete_model
     assert concrete is not None
     _senders[sender] = (_observed[concrete], _targets[concrete])
+    if concrete in _tracked:
+        post_init.connect(_snapshot, sender=sender, weak=False, dispatch_uid=_UID)
     for signal, receiver in (
-        (post_init, _snapshot),
         (pre_save, _pre_save),
         (post_save, _post_save),
         (pre_delete, _pre_delete),
@@ -185,35 +233,54 @@ def _diff(before: dict[str, Any], now: dict[str, Any]) -> dict[str, tuple[Any, A
 def _live_changes(instance: Model, update_fields: Iterable[str] | None = None) -> dict[str, tuple[Any, Any]]:
     if instance._state.adding:
         return {}
+    model = type(instance)
+    if model._meta.concrete_model not in _tracked:
+        raise ValueError(
+            f"changes() needs the changes of {model.__qualname__} to be tracked: they are once "
+            "something handles its updating or updated events (an observer method or a "
+            f"handler), or with observe_model({model.__qualname__}, track_changes=True)"
+        )
     snapshot: dict[str, Any] = instance.__dict__.get(_SNAPSHOT, {})
-    return _diff(snapshot, _values(instance, _attnames(type(instance), update_fields)))
+    return _diff(snapshot, _values(instance, _attnames(model, update_fields)))
 
 
-class _Save:
-    """The Context data of one model event: the instance and that save's changes."""
+class _Save(Context):
+    """The Context of one model event: the instance and that save's changes."""
 
     __slots__ = ("changes", "instance", "update_fields")
 
     def __init__(
         self,
+        database: str,
         instance: Model,
         changes: dict[str, tuple[Any, Any]] | None,
         update_fields: Iterable[str] | None = None,
     ) -> None:
+        self.database = database
         self.instance = instance
-        self.changes = changes  # None: not saved yet, compare live
+        self.changes = changes  # None: not saved yet (or not tracked), compare live
         self.update_fields = update_fields
 
+    @classmethod
+    def pending(cls, database: str, instance: Model, update_fields: Iterable[str] | None) -> _Save:
+        """An updating event's: it compares live until post_save gives it the save's diff,
+        for handlers that run later (after the commit, or queued behind the current event)."""
+        save = instance.__dict__[_PENDING] = cls(database, instance, None, update_fields)
+        return save
 
-def _emit(
-    sender: type[Model], action: Action, instance: Model, using: str, save: Callable[[], _Save]
-) -> None:
+
+def _emit(sender: type[Model], action: Action, instance: Model, save: tuple[Any, ...]) -> None:
+    """Dispatch a model event to each dispatcher of the model; its _Save is made from the
+    arguments in ``save`` (by ``_Save.pending`` for updating) only when something listens."""
     # In gevent mode too, handlers run before save() or delete() goes on (as the original,
     # which yielded to the hub after each model event): `creating` can still change the row.
     names, targets = _senders[sender]
     name = names[action]
-    for target in filter(None, [ref() for ref in targets]):  # (a dispatcher may be dropped meanwhile)
-        target.dispatch_with_context(name, (instance,), using, save)
+    make = _Save.pending if action == "updating" else _Save
+    for ref in tuple(targets):  # a handler may drop a dispatcher: the list then changes
+        target = ref()
+        if target is not None:  # (a dispatcher may be dropped meanwhile)
+            target.dispatch_with_context(name, (instance,), make, save)
 
 
 def _snapshot(sender: type[Model], instance: Model, **kwargs: Any) -> None:
@@ -223,17 +290,10 @@ def _snapshot(sender: type[Model], instance: Model, **kwargs: Any) -> None:
 def _pre_save(
     sender: type[Model], instance: Model, using: str, update_fields: Iterable[str] | None, **kwargs: Any
 ) -> None:
-    adding = instance._state.adding
-    instance.__dict__[_ADDING] = adding  # post_save reports the same decision
-    action: Action = "creating" if adding else "updating"
-
-    def pending() -> _Save:  # made only when something listens
-        # Until post_save it compares live; then it keeps the save's diff, for handlers
-        # that run later (after the commit, or queued behind the event being handled).
-        save = instance.__dict__[_PENDING] = _Save(instance, None, update_fields)
-        return save
-
-    _emit(sender, action, instance, using, pending)
+    if instance._state.adding:
+        _emit(sender, "creating", instance, (using, instance, {}))
+    else:
+        _emit(sender, "updating", instance, (using, instance, update_fields))
 
 
 def _post_save(
@@ -245,27 +305,30 @@ def _post_save(
     **kwargs: Any,
 ) -> None:
     loaded = instance.__dict__
-    adding = loaded.pop(_ADDING, created)
-    # The values just saved are both this save's "new" values and the next snapshot.
-    now = _values(instance, _attnames(sender, None if adding else update_fields))
-    snapshot: dict[str, Any] = loaded.get(_SNAPSHOT, {})
-    changed = {} if adding else _diff(snapshot, now)
-    pending: _Save | None = loaded.pop(_PENDING, None)
-    if pending is not None:
-        pending.changes = changed
-    if adding or update_fields is None:
-        loaded[_SNAPSHOT] = now
-    else:
-        snapshot.update(now)
-    _emit(sender, "created" if adding else "updated", instance, using, lambda: _Save(instance, changed))
+    changed: dict[str, tuple[Any, Any]] | None = {}
+    if sender._meta.concrete_model in _tracked:
+        # The values just saved are both this save's "new" values and the next snapshot.
+        now = _values(instance, _attnames(sender, None if created else update_fields))
+        snapshot: dict[str, Any] = loaded.get(_SNAPSHOT, {})
+        if not created:
+            changed = _diff(snapshot, now)
+        if created or update_fields is None:
+            loaded[_SNAPSHOT] = now
+        else:
+            snapshot.update(now)
+    elif not created:
+        changed = None  # not tracked: nothing to compare against
+    if _PENDING in loaded:
+        loaded.pop(_PENDING).changes = changed
+    _emit(sender, "created" if created else "updated", instance, (using, instance, changed))
 
 
 def _pre_delete(sender: type[Model], instance: Model, using: str, **kwargs: Any) -> None:
-    _emit(sender, "deleting", instance, using, lambda: _Save(instance, {}))
+    _emit(sender, "deleting", instance, (using, instance, {}))
 
 
 def _post_delete(sender: type[Model], instance: Model, using: str, **kwargs: Any) -> None:
-    _emit(sender, "deleted", instance, using, lambda: _Save(instance, {}))
+    _emit(sender, "deleted", instance, (using, instance, {}))
 
 
 def changes(instance: Model) -> dict[str, tuple[Any, Any]]:
@@ -286,8 +349,8 @@ def changes(instance: Model) -> dict[str, tuple[Any, Any]]:
             "(an observer, observe_model() or RegisterSignalsFor())"
         )
     context = current_context.get()
-    if context is not None and isinstance(context.data, _Save) and context.data.instance is instance:
-        save = context.data
+    if isinstance(context, _Save) and context.instance is instance:
+        save = context
         if save.changes is not None:
             return dict(save.changes)
         return _live_changes(instance, save.update_fields)

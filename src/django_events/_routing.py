@@ -13,7 +13,7 @@ from django.db import DEFAULT_DB_ALIAS
 from gevent.monkey import get_original
 
 from ._events import Event, on_rename
-from ._live import add_table, tables
+from ._live import add_table, added, tables
 from ._options import IMMEDIATE, Options, QueueOptions
 from ._running import Step
 from .delivery import MODE_RANK
@@ -302,6 +302,7 @@ class HandlerTable:
                 if not any(new.same(old) for old in current):
                     current.append(new)
             self._replace(tuple(current))
+        added(registrations)
 
     def restore(self, registrations: tuple[Registration, ...]) -> None:
         """Put back a registry saved from ``registrations``."""

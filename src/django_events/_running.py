@@ -11,29 +11,29 @@ import logging
 from collections import deque
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
-
-from greenlet import getcurrent, greenlet
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 if TYPE_CHECKING:
     from ._routing import Registration
     from .delivery import Item, Sink
 
-__all__ = ["Context", "Step", "abandon", "current_context", "run"]
+__all__ = ["Context", "Step", "current_context", "run"]
 
 logger = logging.getLogger("django_events")
 
 
-class Context(NamedTuple):
-    """What an event's producer attaches to one dispatch (model events: the save's changes).
+class Context:
+    """What an event's producer attaches to one dispatch (a model event: its save).
 
-    Handlers of that event read it through ``current_context`` while they run. (A named
-    tuple: one is made per model event, so it must be cheap to build.)
+    Handlers of that event read it through ``current_context`` while they run. Producers
+    subclass it with their own data (one is made per model event, so it stays small).
     """
 
-    #: The database the event belongs to (a model event's ``using``), or None.
-    database: str | None
-    data: object
+    __slots__ = ("database",)
+
+    def __init__(self, database: str | None) -> None:
+        #: The database the event belongs to (a model event's ``using``), or None.
+        self.database = database
 
 
 current_context: ContextVar[Context | None] = ContextVar("django_events_context", default=None)
@@ -41,11 +41,6 @@ current_context: ContextVar[Context | None] = ContextVar("django_events_context"
 #: One handler as ``run`` calls it: the handler, whether it takes the event instance (else
 #: ``(name, *args, **kwargs)``), and its registration (named in the log when it fails).
 Step: TypeAlias = "tuple[Callable[..., object], bool, Registration]"
-
-
-#: The greenlets running handlers now, each with the events its handlers dispatched inline
-#: (None until there is one): such an event runs after the current one's handlers.
-_frames: dict[greenlet, deque[Item] | None] = {}
 
 
 def run(
@@ -62,73 +57,46 @@ def run(
 ) -> Exception | None:
     """Call every handler of one event, in order; a failure never stops the others.
 
-    ``steps`` None resolves the handlers now (a queued event). Called while this greenlet
-    runs handlers already (a handler dispatched in sync mode), the event waits for the
-    current one's handlers, then runs before the outermost call returns: queue order.
-    ``more`` holds further events to run the same way (a gevent queue being drained), until
-    it is empty.
+    ``steps`` None resolves the handlers now (a queued event, or with ``alias`` the
+    after-commit handlers waiting on that database). ``more`` holds further events to run
+    the same way (a gevent queue being drained), until it is empty. These are plain calls:
+    an event a handler dispatches in sync mode runs inside that handler, as with Django's
+    signals.
 
     Returns the error its caller raises once everything ran: ``error`` when one was passed
     in, else the first failure when ``may_raise`` and the dispatcher's policy raises. Every
     other failure is logged. KeyboardInterrupt and SystemExit are never caught.
     """
-    me = getcurrent()
-    if me in _frames:
-        frame = _frames[me]
-        item = (sink, name, args, kwargs, alias, context)
-        if frame is None:
-            _frames[me] = deque((item,))
-        else:
-            frame.append(item)
-        return error
-    _frames[me] = None
-    token = None
-    try:
-        while True:
+    while True:
+        token = None if context is None else current_context.set(context)
+        try:
             if steps is None:  # resolved now: handlers removed since the dispatch do not run
                 route = sink.routes.get(name) if alias is None else None
                 steps = route.untyped if route is not None else None
                 if steps is None:
                     steps = sink.steps_at_delivery(name, args, kwargs, alias, context)
-            if context is not None:
-                token = current_context.set(context)
             for handler, takes_event, registration in steps:
                 try:
                     if takes_event:
                         handler(args[0])
-                    elif args or kwargs:
+                    elif kwargs:
                         handler(name, *args, **kwargs)
-                    else:  # a bare name: a plain call is cheaper than unpacking nothing
+                    elif args:  # plain calls are cheaper than unpacking an empty dict
+                        handler(name, *args)
+                    else:
                         handler(name)
                 except Exception as exc:
                     if error is None and may_raise and sink.raises():
                         error = exc
                     else:
                         log_failure(name, registration, exc)
+        finally:
             if token is not None:
                 current_context.reset(token)
-                token = None
-            if more:  # draining a queue: this greenlet stays registered
-                frame = _frames[me]
-                sink, name, args, kwargs, alias, context = frame.popleft() if frame else more.popleft()
-            else:
-                frame = _frames.pop(me)
-                if not frame:
-                    return error
-                _frames[me] = frame  # events its handlers dispatched inline: next, in order
-                sink, name, args, kwargs, alias, context = frame.popleft()
-            steps = None
-    except BaseException:
-        if token is not None:
-            current_context.reset(token)
-        _frames.pop(me, None)
-        raise
-
-
-def abandon(drainer: greenlet) -> deque[Item]:
-    """Forget a greenlet that can never resume (its thread ended mid-handler), and hand over
-    the events its handlers dispatched inline, to be delivered by someone else."""
-    return _frames.pop(drainer, None) or deque()
+        if not more:
+            return error
+        sink, name, args, kwargs, alias, context = more.popleft()
+        steps = None
 
 
 def log_failure(name: str, registration: Registration, exc: BaseException) -> None:
