@@ -476,22 +476,38 @@ def test_a_save_in_a_thread_without_a_hub_runs_its_handlers_there() -> None:
 
 
 @pytest.mark.django_db
-def test_a_save_runs_the_queued_handlers_in_the_saving_greenlet_to_the_end() -> None:
+def test_a_save_never_runs_other_greenlets_events_itself() -> None:
+    """The thread's queue holds every request's events: a save gives the hub a turn, so
+    they run in the worker, never inside the saving greenlet (its transaction, its
+    timeouts), in queue order."""
     seen: list[tuple[str, object]] = []
-    on("earlier")(lambda name: seen.append((name, getcurrent())))
+    saver = gevent.getcurrent()
+
+    @on("signup")
+    def signup(name: str) -> None:
+        gevent.sleep(0.001)  # I/O
+        seen.append(("signup", getcurrent()))
 
     @observes(Place)
     class Watch:
         def creating(self, instance: Place) -> None:
-            gevent.sleep(0.001)  # a handler that yields (I/O) still finishes first
-            instance.name = "named by creating"
             seen.append(("creating", getcurrent()))
 
-    dispatcher.dispatch("earlier")
-    Place.objects.create(name="given")
-    me = getcurrent()
-    assert seen == [("earlier", me), ("creating", me)]  # queue order, no switch to the worker
-    assert Place.objects.get().name == "named by creating"  # before the INSERT
+        def created(self, instance: Place) -> None:
+            gevent.sleep(0.05)  # longer than the caller's timeout below
+            seen.append(("created", getcurrent()))
+
+    on(f"events::db::{Place.__module__.replace('.', '::')}::Place::created")(
+        lambda name, instance: seen.append(("second", getcurrent()))
+    )
+    with gevent.Timeout(5):
+        gevent.spawn(dispatcher.dispatch, "signup").join()  # another request's event
+        with gevent.Timeout(0.02), transaction.atomic():  # the handlers are not bound by it
+            Place.objects.create(name="x")
+        finish_drains()
+    # signup's handler was yielding when the save came: the save's events queued behind it
+    assert [entry[0] for entry in seen] == ["signup", "creating", "created", "second"]
+    assert all(who is not saver for _, who in seen)  # all in the worker
     assert dispatcher.pending() == 0
 
 

@@ -356,12 +356,12 @@ def test_deferred_fields_are_not_compared() -> None:
 @pytest.fixture
 def untracked() -> Iterator[None]:
     """No model's changes tracked (other tests track some); as it was afterwards."""
-    saved = set(_models._tracked)
-    for sender in _senders:
-        post_init.disconnect(sender=sender, dispatch_uid=_models._UID)
-    _models._tracked.clear()
+    saved, asked = set(_models._tracked), set(_models._asked)
+    for model in saved:
+        _models._untrack(model)
+    _models._asked.clear()
     yield
-    _models._tracked.clear()
+    _models._asked.update(asked)
     for model in saved:
         _models._track(model)
 
@@ -427,6 +427,36 @@ def test_track_changes_explicitly_and_for_proxies_defined_later() -> None:
     assert changes(late) == {"status": ("new", "paid")}
     with pytest.raises(TypeError, match=r"track_changes must be True or False, got 'yes' \(str\)"):
         observe_model(Order, track_changes="yes")  # type: ignore[arg-type]
+
+
+@pytest.mark.usefixtures("untracked")
+def test_tracking_lasts_as_long_as_a_handler_that_asks_for_it() -> None:
+    observe_model(Customer)
+    with dispatcher.isolate():
+        on("events::db::.*::Customer::updated")(lambda name, instance: None)
+        assert _tracks(Customer)
+    assert not _tracks(Customer)  # the handler went with the block: as if it never ran
+    handler = on("events::db::.*::Customer::updating")(lambda name, instance: None)
+    assert _tracks(Customer)
+    dispatcher.off(handler)
+    assert not _tracks(Customer)
+    observe_model(Customer, track_changes=True)
+    with dispatcher.isolate():
+        on("events::db::.*::Customer::updated")(lambda name, instance: None)
+    assert _tracks(Customer)  # asked for: whatever the handlers
+
+
+@pytest.mark.usefixtures("untracked")
+def test_an_instance_loaded_before_tracking_reports_changes_after_its_first_save() -> None:
+    observe_model(Customer)
+    customer = Customer.objects.create(name="a")
+    early = Customer.objects.get(pk=customer.pk)  # no snapshot: nothing tracked yet
+    seen: list[dict[str, tuple[Any, Any]]] = []
+    on("events::db::.*::Customer::updated")(lambda name, instance: seen.append(changes(instance)))
+    for name in ("b", "c"):
+        early.name = name
+        early.save(update_fields=["name"])
+    assert seen == [{}, {"name": ("b", "c")}]  # the first save had nothing to compare with
 
 
 def test_a_dispatcher_dropped_by_a_handler_is_skipped_for_that_event() -> None:

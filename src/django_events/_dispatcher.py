@@ -305,9 +305,6 @@ class EventDispatcher(_LegacyNames):
             steps = route.name_steps  # set when no handler is typed: each takes (name, instance)
             if steps is None:
                 self._send_route(name, args, {}, route, made, by_name=False)
-            elif self._send is gevent.send:  # gevent mode, nothing recording: one step
-                gevent.send_and_run(self, steps, name, args, {}, made)
-                return
             else:
                 error = self._send(self, steps, name, args, {}, made)
                 if error is not None:

@@ -22,7 +22,7 @@ from typing_extensions import Unpack
 
 from ._dispatcher import EventDispatcher, get_dispatcher
 from ._events import path_from_class
-from ._live import live_registrations, on_added
+from ._live import live_registrations, on_change
 from ._options import HandlerOptions, Options
 from ._running import Context, current_context
 from .exceptions import describe
@@ -74,6 +74,8 @@ _fields: dict[type[Model], tuple[dict[str, str], tuple[str, ...]]] = {}
 #: an instance is loaded (``post_init``) and after each save, for ``changes()``. Only these
 #: connect ``post_init``: loading rows of a model nobody asks the changes of costs nothing.
 _tracked: set[type[Model]] = set()
+#: Those of them observed with ``track_changes=True``: tracked whatever the handlers.
+_asked: set[type[Model]] = set()
 #: Every observer class that was registered, with the model it observes (system checks);
 #: weakly: a class its dispatcher no longer holds (the end of an isolate() block) is freed.
 _observers: weakref.WeakKeyDictionary[type, type[Model]] = weakref.WeakKeyDictionary()
@@ -124,6 +126,8 @@ def observe_model(
         _connect(concrete)
         connect_known_proxies()
         class_prepared.connect(_on_class_prepared, weak=False, dispatch_uid=_UID)
+    if track_changes:
+        _asked.add(concrete)
     if track_changes or _listened(concrete, live_registrations()):
         _track(concrete)
 
@@ -144,15 +148,32 @@ def _track(concrete: type[Model]) -> None:
             post_init.connect(_snapshot, sender=sender, weak=False, dispatch_uid=_UID)
 
 
-def _track_listened(registrations: Sequence[Registration]) -> None:
-    """New handlers: track the changes of each observed model whose updating or updated
-    events they handle."""
-    for concrete in list(_observed):
-        if concrete not in _tracked and _listened(concrete, registrations):
-            _track(concrete)
+def _untrack(concrete: type[Model]) -> None:
+    _tracked.discard(concrete)
+    for sender in list(_senders):
+        if sender._meta.concrete_model is concrete:
+            post_init.disconnect(sender=sender, dispatch_uid=_UID)
 
 
-on_added(_track_listened)
+class _Tracking:
+    """Keeps ``_tracked`` to the observed models whose updates something handles now, or
+    whose tracking was asked for: a handler added turns tracking on, and when handlers go
+    (``off()``, the end of an ``isolate()`` block or a test) it is worked out again, so
+    that it never depends on what ran before."""
+
+    def added(self, registrations: Sequence[Registration]) -> None:
+        for concrete in list(_observed):
+            if concrete not in _tracked and _listened(concrete, registrations):
+                _track(concrete)
+
+    def removed(self) -> None:
+        registrations = list(live_registrations())
+        for concrete in list(_tracked):
+            if concrete not in _asked and not _listened(concrete, registrations):
+                _untrack(concrete)
+
+
+on_change(_Tracking())
 
 
 def _forget(targets: list[weakref.ref[EventDispatcher]], ref: weakref.ref[EventDispatcher]) -> None:
@@ -314,8 +335,8 @@ def _post_save(
             changed = _diff(snapshot, now)
         if created or update_fields is None:
             loaded[_SNAPSHOT] = now
-        else:
-            snapshot.update(now)
+        else:  # (an instance loaded before tracking began has no snapshot yet)
+            loaded.setdefault(_SNAPSHOT, snapshot).update(now)
     elif not created:
         changed = None  # not tracked: nothing to compare against
     if _PENDING in loaded:

@@ -48,7 +48,6 @@ __all__ = [
     "drain_at_exit",
     "pending",
     "register_process_hooks",
-    "send_and_run",
     "yield_to_handlers",
 ]
 
@@ -199,15 +198,9 @@ def _work(queue: ThreadQueue) -> None:
 
 
 def _drain(
-    queue: ThreadQueue,
-    may_raise: bool,
-    error: Exception | None = None,
-    *,
-    exiting: bool = False,
-    first: tuple[Sink, Sequence[Step], str, tuple[Any, ...], dict[str, Any], Context | None] | None = None,
+    queue: ThreadQueue, may_raise: bool, error: Exception | None = None, *, exiting: bool = False
 ) -> tuple[bool, Exception | None]:
-    """Run ``queue`` until it is empty (after ``first``, an event that was never queued).
-    Returns whether this call drained, and the error.
+    """Run ``queue`` until it is empty. Returns whether this call drained, and the error.
 
     When another greenlet is draining it already (a handler that yielded, or that spawned
     greenlets or waits for one), that drain runs the rest, in order, and this call returns
@@ -231,9 +224,7 @@ def _drain(
     queue.drainer, queue.drainer_thread = getcurrent(), _get_ident()
     try:
         items = queue.items  # a take-over empties this deque: the drain then ends
-        if first is not None:
-            error = run(*first, None, may_raise, error, items)
-        elif items:
+        if items:
             sink, name, args, kwargs, alias, context = items.popleft()
             error = run(sink, None, name, args, kwargs, context, alias, may_raise, error, items)
     finally:
@@ -302,41 +293,22 @@ def drain(may_raise: bool) -> Exception | None:
     return error
 
 
-def send_and_run(
-    sink: Sink,
-    steps: Sequence[Step],
-    name: str,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    context: Context | None,
-) -> None:
-    """Deliver an event before the caller goes on (model events), then what the queue
-    holds, as ``send`` then ``yield_to_handlers`` do. When the thread's queue is empty and
-    nobody drains it, the event skips the queue: it runs here at once."""
-    try:
-        queue: ThreadQueue = _local.queue
-    except AttributeError:
-        queue = _adopt()
-    if queue.items or not _drain(queue, False, first=(sink, steps, name, args, kwargs, context))[0]:
-        send(sink, steps, name, args, kwargs, context)
-        yield_to_handlers()
-
-
 def yield_to_handlers() -> None:
     """Let the calling thread's queued events run now, as the original yielded to the hub
-    after each model event. They run here, in the calling greenlet: no greenlet switch,
-    which costs several microseconds at the depth of a save. When a drain is under way in
-    another greenlet (its handler yielded), the hub gets a turn instead (``gevent.sleep(0)``)
-    so that drain goes on; inside the drain itself (a save in a handler) the events wait
-    for the current one's handlers. Never waits for another greenlet; errors are logged."""
-    queue = getattr(_local, "queue", None)
-    if queue is None or not queue.items:
+    after each model event: give the hub a turn (the worker runs what is queued unless a
+    drain is under way), or in a thread without a hub (or in the hub itself) drain its
+    queue here. Never waits for another greenlet; errors are logged.
+
+    Never drained in the caller's greenlet when there is a hub: the queue holds every
+    greenlet's events (other requests'), whose handlers must not run inside this
+    greenlet's transaction, under its timeouts, or hold up its save."""
+    hub = get_hub_if_exists()
+    if hub is not None and getcurrent() is not hub:
+        gevent.sleep(0)
         return
-    drained, _ = _drain(queue, False)
-    if not drained and queue.drainer is not getcurrent():
-        hub = get_hub_if_exists()
-        if hub is not None and getcurrent() is not hub:
-            gevent.sleep(0)
+    queue = getattr(_local, "queue", None)
+    if queue is not None:
+        _drain(queue, False)
 
 
 def pending(sink: Sink) -> int:
