@@ -356,12 +356,11 @@ def test_deferred_fields_are_not_compared() -> None:
 @pytest.fixture
 def untracked() -> Iterator[None]:
     """No model's changes tracked (other tests track some); as it was afterwards."""
-    saved, asked = set(_models._tracked), set(_models._asked)
-    for model in saved:
-        _models._untrack(model)
-    _models._asked.clear()
+    saved = set(_models._tracked)
+    for sender in _senders:
+        post_init.disconnect(sender=sender, dispatch_uid=_models._UID)
+    _models._tracked.clear()
     yield
-    _models._asked.update(asked)
     for model in saved:
         _models._track(model)
 
@@ -430,20 +429,47 @@ def test_track_changes_explicitly_and_for_proxies_defined_later() -> None:
 
 
 @pytest.mark.usefixtures("untracked")
-def test_tracking_lasts_as_long_as_a_handler_that_asks_for_it() -> None:
+def test_tracking_once_on_stays_on() -> None:
     observe_model(Customer)
     with dispatcher.isolate():
         on("events::db::.*::Customer::updated")(lambda name, instance: None)
-        assert _tracks(Customer)
-    assert not _tracks(Customer)  # the handler went with the block: as if it never ran
-    handler = on("events::db::.*::Customer::updating")(lambda name, instance: None)
-    assert _tracks(Customer)
-    dispatcher.off(handler)
-    assert not _tracks(Customer)
-    observe_model(Customer, track_changes=True)
-    with dispatcher.isolate():
-        on("events::db::.*::Customer::updated")(lambda name, instance: None)
-    assert _tracks(Customer)  # asked for: whatever the handlers
+        customer = Customer.objects.create(name="a")
+    assert _tracks(Customer)  # the handler went; a snapshot taken meanwhile stays right
+    customer.name = "b"
+    customer.save()
+    customer.name = "c"
+    assert changes(customer) == {"name": ("b", "c")}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_nested_save_in_an_updating_handler_keeps_each_saves_changes() -> None:
+    observe_model(Order, track_changes=True)
+    seen: list[tuple[str, dict[str, tuple[Any, Any]]]] = []
+    order = Order.objects.create(status="new", note="")
+
+    @on(f"{ORDER}::updating")
+    def stamp(name: str, instance: Order) -> None:
+        if instance.note == "":
+            instance.note = "stamped"
+            instance.save(update_fields=["note"])  # the same instance, saved inside
+
+    on(f"{ORDER}::updating", after_commit=True)(lambda name, o: seen.append(("late", changes(o))))
+    with transaction.atomic():
+        order.status = "paid"
+        order.save(update_fields=["status"])
+        order.status = "edited after the save, never saved"
+    assert seen == [("late", {"note": ("", "stamped")}), ("late", {"status": ("new", "paid")})]
+
+
+def test_a_new_instance_saved_over_an_existing_row_reports_no_made_up_changes() -> None:
+    observe_model(Order, track_changes=True)
+    row = Order.objects.create(status="paid", note="hello")
+    seen: list[dict[str, tuple[Any, Any]]] = []
+    on(f"{ORDER}::updated")(lambda name, o: seen.append(changes(o)))
+    order = Order(pk=row.pk)
+    order.status, order.note = "paid", "hello"  # set after construction: not the old row
+    order.save()
+    assert seen == [{}]  # the old row was never loaded: nothing to compare with
 
 
 @pytest.mark.usefixtures("untracked")

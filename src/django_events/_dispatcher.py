@@ -309,10 +309,7 @@ class EventDispatcher(_LegacyNames):
                 error = self._send(self, steps, name, args, {}, made)
                 if error is not None:
                     raise error
-        # Every model event, listened to or not, lets queued events run, as the original.
-        mode = self._mode_delivery
-        if mode is gevent.DELIVERY or (mode is _FOLLOWING and self.mode == "gevent"):
-            gevent.yield_to_handlers()
+        self.let_handlers_run()  # every model event, listened to or not, as the original
 
     def _in_gevent_mode(self) -> bool:
         mode = self._mode_delivery

@@ -4,15 +4,15 @@ the registrations of all of them, and a dropped dispatcher is freed with its tab
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from gevent.monkey import get_original
 
 if TYPE_CHECKING:
     from ._routing import HandlerTable, Registration
 
-__all__ = ["RegistryListener", "add_table", "added", "live_registrations", "on_change", "removed", "tables"]
+__all__ = ["add_table", "added", "live_registrations", "on_added", "tables"]
 
 _tables: weakref.WeakSet[HandlerTable] = weakref.WeakSet()
 # A real lock: a WeakSet cannot be copied while another thread adds to it.
@@ -36,26 +36,15 @@ def live_registrations() -> Iterator[Registration]:
         yield from table.registrations
 
 
-#: Told of every change of any table: ``added(registrations)`` with each batch of new
-#: registrations, ``removed()`` when some went (model events track changes only while a
-#: handler of ``updating``/``updated`` events exists).
-_listeners: list[RegistryListener] = []
+#: Told of each batch of new registrations on any table (model events turn change
+#: tracking on when a handler of ``updating``/``updated`` events appears).
+_listeners: list[Callable[[Sequence[Registration]], None]] = []
 
 
-class RegistryListener(Protocol):
-    def added(self, registrations: Sequence[Registration]) -> None: ...
-    def removed(self) -> None: ...
-
-
-def on_change(listener: RegistryListener) -> None:
+def on_added(listener: Callable[[Sequence[Registration]], None]) -> None:
     _listeners.append(listener)
 
 
 def added(registrations: Sequence[Registration]) -> None:
     for listener in _listeners:
-        listener.added(registrations)
-
-
-def removed() -> None:
-    for listener in _listeners:
-        listener.removed()
+        listener(registrations)

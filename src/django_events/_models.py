@@ -22,7 +22,7 @@ from typing_extensions import Unpack
 
 from ._dispatcher import EventDispatcher, get_dispatcher
 from ._events import path_from_class
-from ._live import live_registrations, on_change
+from ._live import live_registrations, on_added
 from ._options import HandlerOptions, Options
 from ._running import Context, current_context
 from .exceptions import describe
@@ -56,7 +56,7 @@ _M = TypeVar("_M", bound=Model)
 _C = TypeVar("_C", bound=type)
 
 _SNAPSHOT: Final = "_django_events_snapshot"
-#: The updating event's _Save, which post_save completes with the save's diff.
+#: The updating events' _Saves (a stack), which post_save completes with the save's diff.
 _PENDING: Final = "_django_events_pending_save"
 _UID: Final = "django_events.model_events"
 
@@ -74,8 +74,6 @@ _fields: dict[type[Model], tuple[dict[str, str], tuple[str, ...]]] = {}
 #: an instance is loaded (``post_init``) and after each save, for ``changes()``. Only these
 #: connect ``post_init``: loading rows of a model nobody asks the changes of costs nothing.
 _tracked: set[type[Model]] = set()
-#: Those of them observed with ``track_changes=True``: tracked whatever the handlers.
-_asked: set[type[Model]] = set()
 #: Every observer class that was registered, with the model it observes (system checks);
 #: weakly: a class its dispatcher no longer holds (the end of an isolate() block) is freed.
 _observers: weakref.WeakKeyDictionary[type, type[Model]] = weakref.WeakKeyDictionary()
@@ -107,7 +105,8 @@ def observe_model(
 
     The model's signals are connected once, however often this is called and however many
     observers it has. Proxy models emit the events of their concrete model. Events go to
-    the default dispatcher, and to ``dispatcher`` if given.
+    ``dispatcher`` (the default one when None); observing again with another dispatcher
+    adds it.
 
     Its changes (``changes()``) are tracked once something handles its ``updating`` or
     ``updated`` events (an observer method, or a handler whose pattern matches those names,
@@ -126,8 +125,6 @@ def observe_model(
         _connect(concrete)
         connect_known_proxies()
         class_prepared.connect(_on_class_prepared, weak=False, dispatch_uid=_UID)
-    if track_changes:
-        _asked.add(concrete)
     if track_changes or _listened(concrete, live_registrations()):
         _track(concrete)
 
@@ -139,41 +136,25 @@ def _listened(concrete: type[Model], registrations: Iterable[Registration]) -> b
 
 
 def _track(concrete: type[Model]) -> None:
-    """Track a model's changes from now on: connect ``post_init`` for it and its proxies."""
+    """Track a model's changes from now on: connect ``post_init`` for it and its proxies
+    (connecting again with the same uid does nothing, so two threads may both get here)."""
     if concrete in _tracked:
         return
-    _tracked.add(concrete)
     for sender in list(_senders):
         if sender._meta.concrete_model is concrete:
             post_init.connect(_snapshot, sender=sender, weak=False, dispatch_uid=_UID)
+    _tracked.add(concrete)  # after the connections: changes() never sees it half tracked
 
 
-def _untrack(concrete: type[Model]) -> None:
-    _tracked.discard(concrete)
-    for sender in list(_senders):
-        if sender._meta.concrete_model is concrete:
-            post_init.disconnect(sender=sender, dispatch_uid=_UID)
+def _track_listened(registrations: Sequence[Registration]) -> None:
+    """New handlers: track the changes of each observed model whose updating or updated
+    events they handle (from then on: tracking, once on, stays on for the process)."""
+    for concrete in list(_observed):
+        if concrete not in _tracked and _listened(concrete, registrations):
+            _track(concrete)
 
 
-class _Tracking:
-    """Keeps ``_tracked`` to the observed models whose updates something handles now, or
-    whose tracking was asked for: a handler added turns tracking on, and when handlers go
-    (``off()``, the end of an ``isolate()`` block or a test) it is worked out again, so
-    that it never depends on what ran before."""
-
-    def added(self, registrations: Sequence[Registration]) -> None:
-        for concrete in list(_observed):
-            if concrete not in _tracked and _listened(concrete, registrations):
-                _track(concrete)
-
-    def removed(self) -> None:
-        registrations = list(live_registrations())
-        for concrete in list(_tracked):
-            if concrete not in _asked and not _listened(concrete, registrations):
-                _untrack(concrete)
-
-
-on_change(_Tracking())
+on_added(_track_listened)
 
 
 def _forget(targets: list[weakref.ref[EventDispatcher]], ref: weakref.ref[EventDispatcher]) -> None:
@@ -285,8 +266,10 @@ class _Save(Context):
     @classmethod
     def pending(cls, database: str, instance: Model, update_fields: Iterable[str] | None) -> _Save:
         """An updating event's: it compares live until post_save gives it the save's diff,
-        for handlers that run later (after the commit, or queued behind the current event)."""
-        save = instance.__dict__[_PENDING] = cls(database, instance, None, update_fields)
+        for handlers that run later (after the commit, or queued behind the current event).
+        A stack: an updating handler may save the same instance again."""
+        save = cls(database, instance, None, update_fields)
+        instance.__dict__.setdefault(_PENDING, []).append(save)
         return save
 
 
@@ -312,6 +295,9 @@ def _pre_save(
     sender: type[Model], instance: Model, using: str, update_fields: Iterable[str] | None, **kwargs: Any
 ) -> None:
     if instance._state.adding:
+        # A snapshot of what a new instance was built with compares with no row: Django may
+        # still UPDATE an existing one (a primary key given), whose old values are unknown.
+        instance.__dict__.pop(_SNAPSHOT, None)
         _emit(sender, "creating", instance, (using, instance, {}))
     else:
         _emit(sender, "updating", instance, (using, instance, update_fields))
@@ -339,8 +325,9 @@ def _post_save(
             loaded.setdefault(_SNAPSHOT, snapshot).update(now)
     elif not created:
         changed = None  # not tracked: nothing to compare against
-    if _PENDING in loaded:
-        loaded.pop(_PENDING).changes = changed
+    pending: list[_Save] | None = loaded.get(_PENDING)
+    if pending:
+        pending.pop().changes = changed
     _emit(sender, "created" if created else "updated", instance, (using, instance, changed))
 
 

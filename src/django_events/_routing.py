@@ -13,7 +13,7 @@ from django.db import DEFAULT_DB_ALIAS
 from gevent.monkey import get_original
 
 from ._events import Event, on_rename
-from ._live import add_table, added, removed, tables
+from ._live import add_table, added, tables
 from ._options import IMMEDIATE, Options, QueueOptions
 from ._running import Step
 from .delivery import MODE_RANK
@@ -307,21 +307,14 @@ class HandlerTable:
     def restore(self, registrations: tuple[Registration, ...]) -> None:
         """Put back a registry saved from ``registrations``."""
         with self._lock:
-            before = self._registrations
             self._replace(registrations)
-        if any(r not in registrations for r in before):
-            removed()
-        added(tuple(r for r in registrations if r not in before))
 
     def remove(self, keep: Callable[[Registration], bool]) -> int:
         """Drop every registration for which ``keep`` is false; return how many went."""
         with self._lock:
             before = self._registrations
             self._replace(tuple(r for r in before if keep(r)))
-            gone = len(before) - len(self._registrations)
-        if gone:
-            removed()
-        return gone
+            return len(before) - len(self._registrations)
 
     def forget(self) -> None:
         """Empty the caches (an Event class was renamed)."""

@@ -125,7 +125,7 @@ def send(
     except AttributeError:
         queue = _adopt()
     queue.items.append((sink, name, args, kwargs, alias, context))
-    if queue.idle:  # parked (a worker whose hub was destroyed is found out by drain())
+    if queue.idle or queue.hub.loop is None:  # parked, or its hub was destroyed
         _wake(queue)
 
 
@@ -290,9 +290,6 @@ def drain(may_raise: bool) -> Exception | None:
             done = [q for q in _orphans if not q.items and q.drainer is None]
             _orphans[:] = [q for q in _orphans if q not in done]
             _queues[:] = [q for q in _queues if q not in done]
-    mine = getattr(_local, "queue", None)
-    if mine is not None and not mine.idle and mine.hub is not None and mine.hub.loop is None:
-        mine.idle = True  # woken in a hub destroyed before it ran: the next dispatch makes one
     return error
 
 

@@ -1,8 +1,8 @@
 """Sync mode: the handlers run before ``dispatch`` returns.
 
-``run`` itself is the strategy: an event dispatched by a handler waits for the current
-event's handlers, then runs before the outermost ``dispatch`` returns (the order of gevent
-mode); nothing waits in a queue.
+``run`` itself is the strategy: plain calls, as Django's ``Signal.send`` makes; an event a
+handler dispatches is handled inside that handler's ``dispatch`` call. Nothing waits in a
+queue.
 """
 
 from __future__ import annotations
