@@ -485,6 +485,29 @@ def test_an_instance_loaded_before_tracking_reports_changes_after_its_first_save
     assert seen == [{}, {"name": ("b", "c")}]  # the first save had nothing to compare with
 
 
+def test_a_raising_dispatcher_does_not_keep_the_event_from_the_others(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    seen: list[str] = []
+    first = EventDispatcher(mode="sync", raise_handler_errors=True)
+    second = EventDispatcher(mode="sync", raise_handler_errors=True)
+    third = EventDispatcher(mode="sync")
+    for target in (first, second, third):
+        observe_model(Code, dispatcher=target)
+
+    def fails(name: str, instance: Code) -> None:
+        raise RuntimeError(f"failed on {len(seen)}")
+
+    first.register(".*Code::created", fails)
+    second.register(".*Code::created", lambda name, instance: seen.append("second"))
+    second.register(".*Code::created", fails)
+    third.register(".*Code::created", lambda name, instance: seen.append("third"))
+    with pytest.raises(RuntimeError, match="failed on 0"):
+        Code.objects.create(code="x")
+    assert seen == ["second", "third"]  # the row exists: every observer is told
+    assert "failed on 1" in caplog.text  # the second error is logged, not lost
+
+
 def test_a_dispatcher_dropped_by_a_handler_is_skipped_for_that_event() -> None:
     seen: list[str] = []
     other = EventDispatcher(mode="sync")

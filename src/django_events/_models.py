@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import logging
 import re
 import weakref
 from collections.abc import Callable, Iterable
@@ -51,6 +52,8 @@ ACTIONS: Final[tuple[Action, ...]] = get_args(Action)
 QUEUEABLE_ACTIONS: Final = ("created", "updated")
 #: The events whose handlers read changes: a model with such a handler has its changes tracked.
 TRACKING_ACTIONS: Final = ("updating", "updated")
+
+logger = logging.getLogger("django_events")
 
 _M = TypeVar("_M", bound=Model)
 _C = TypeVar("_C", bound=type)
@@ -281,10 +284,18 @@ def _emit(sender: type[Model], action: Action, instance: Model, save: tuple[Any,
     names, targets = _senders[sender]
     name = names[action]
     make = _Save.pending if action == "updating" else _Save
+    error: Exception | None = None
     for ref in tuple(targets):  # a handler may drop a dispatcher: the list then changes
         target = ref()
         if target is not None:  # (a dispatcher may be dropped meanwhile)
-            target.dispatch_with_context(name, (instance,), make, save)
+            try:
+                target.dispatch_with_context(name, (instance,), make, save)
+            except Exception as exc:  # raised by a dispatcher whose policy raises: every
+                if error is not None:  # dispatcher still gets the event, the first is raised
+                    logger.error("a handler failed for event %r", name, exc_info=exc)
+                error = error or exc
+    if error is not None:
+        raise error
 
 
 def _snapshot(sender: type[Model], instance: Model, **kwargs: Any) -> None:
