@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from django.db import transaction
+from django.db.transaction import TransactionManagementError
 from django.test import override_settings
 
 from django_events import Event, EventDispatcher, dispatcher, on
@@ -171,3 +172,15 @@ def test_a_failing_after_commit_handler_without_a_connection_is_logged(
     strict.register("a", fails, after_commit=True)
     strict.dispatch("a")  # as Django's robust on_commit: logged, never raised into the caller
     assert "Error calling after-commit delivery of 'a' in on_commit() (handler failed)." in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_manual_transaction_management_is_refused_as_django_refuses_it(sync: EventDispatcher) -> None:
+    sync.register("a", lambda name: None, after_commit=True)
+    transaction.set_autocommit(False)
+    try:
+        with pytest.raises(TransactionManagementError, match="manual transaction management"):
+            sync.dispatch("a")  # no commit would ever tell it: refused, not run at once
+    finally:
+        transaction.rollback()
+        transaction.set_autocommit(True)

@@ -27,6 +27,7 @@ from django_events import (
     Observer,
     PayloadError,
     SignalToEvent,
+    _models,
     changes,
     conf,
     dispatcher,
@@ -44,6 +45,20 @@ from tests.conftest import Recorder
 from tests.testapp.models import Customer, Order, Timestamped, Unobserved
 
 README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def _changes_of_an_untracked_customer() -> object:
+    """changes() of a Customer as loaded from the database, while nothing tracks Customer."""
+    observe_model(Customer)
+    was_tracked = Customer in _models._tracked
+    _models._tracked.discard(Customer)
+    try:
+        customer = Customer(pk=1, name="loaded")
+        customer._state.adding = False  # as Model.from_db() leaves it
+        return changes(customer)
+    finally:
+        if was_tracked:
+            _models._tracked.add(Customer)
 
 
 class OrderPaid(Event):
@@ -496,6 +511,14 @@ CASES = [
         lambda d: observe_model(Order, track_changes=_any("yes")),
         TypeError,
         "observe_model() track_changes must be True or False, got 'yes' (str)",
+    ),
+    Case(
+        "changes(customer)",
+        lambda d: _changes_of_an_untracked_customer(),
+        ValueError,
+        "changes() needs the changes of Customer to be tracked: they are once something handles "
+        "its updating or updated events (an observer method or a handler), or with "
+        "observe_model(Customer, track_changes=True)",
     ),
     Case(
         'changes(Unobserved(name="x"))',

@@ -605,28 +605,6 @@ def test_a_worker_whose_hub_was_destroyed_is_replaced(queued: EventDispatcher) -
     assert result == [True]
 
 
-def test_a_worker_woken_in_a_hub_destroyed_before_it_ran_is_replaced(queued: EventDispatcher) -> None:
-    ran_in: list[object] = []
-    queued.register("a", lambda name: ran_in.append(getcurrent()))
-    result: list[bool] = []
-
-    def work() -> None:
-        hub = gevent.get_hub()
-        queued.dispatch("a")  # wakes a worker in this hub...
-        hub.destroy(destroy_loop=True)  # ...which never runs
-        hub = gevent.get_hub()
-        queued.clear_queue()  # runs "a" here, and finds the worker gone
-        queued.dispatch("a")  # a new worker in the new hub
-        gevent.sleep(0)
-        result.append(len(ran_in) == 2 and ran_in[0] is getcurrent() and ran_in[1] is not getcurrent())
-        hub.destroy(destroy_loop=True)
-
-    thread = threading.Thread(target=work)
-    thread.start()
-    thread.join(5)
-    assert result == [True]
-
-
 def test_exit_waits_for_a_drain_of_its_own_thread_even_once_its_locals_are_gone(
     queued: EventDispatcher,
 ) -> None:

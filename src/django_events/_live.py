@@ -36,15 +36,15 @@ def live_registrations() -> Iterator[Registration]:
         yield from table.registrations
 
 
-#: Told of each batch of new registrations on any table (model events turn change
-#: tracking on when a handler of ``updating``/``updated`` events appears).
-_listeners: list[Callable[[Sequence[Registration]], None]] = []
+#: Told of each batch of registrations about to be added to a table (model events turn
+#: change tracking on when a handler of ``updating``/``updated`` events appears).
+_listeners: list[Callable[[HandlerTable, Sequence[Registration]], None]] = []
 
 
-def on_added(listener: Callable[[Sequence[Registration]], None]) -> None:
+def on_added(listener: Callable[[HandlerTable, Sequence[Registration]], None]) -> None:
     _listeners.append(listener)
 
 
-def added(registrations: Sequence[Registration]) -> None:
+def added(table: HandlerTable, registrations: Sequence[Registration]) -> None:
     for listener in _listeners:
-        listener(registrations)
+        listener(table, registrations)

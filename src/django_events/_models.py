@@ -23,7 +23,7 @@ from typing_extensions import Unpack
 
 from ._dispatcher import EventDispatcher, get_dispatcher
 from ._events import path_from_class
-from ._live import live_registrations, on_added
+from ._live import on_added
 from ._options import HandlerOptions, Options
 from ._running import Context, current_context
 from .exceptions import describe
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from django.apps import AppConfig
 
-    from ._routing import Registration
+    from ._routing import HandlerTable, Registration
 
 __all__ = [
     "ACTIONS",
@@ -128,8 +128,14 @@ def observe_model(
         _connect(concrete)
         connect_known_proxies()
         class_prepared.connect(_on_class_prepared, weak=False, dispatch_uid=_UID)
-    if track_changes or _listened(concrete, live_registrations()):
+    if track_changes or _listened(concrete, _target_registrations(concrete)):
         _track(concrete)
+
+
+def _target_registrations(concrete: type[Model]) -> Iterable[Registration]:
+    """The registrations of the dispatchers the model's events go to."""
+    for target in filter(None, [ref() for ref in _targets[concrete]]):  # (none dropped)
+        yield from target.registrations
 
 
 def _listened(concrete: type[Model], registrations: Iterable[Registration]) -> bool:
@@ -149,12 +155,15 @@ def _track(concrete: type[Model]) -> None:
     _tracked.add(concrete)  # after the connections: changes() never sees it half tracked
 
 
-def _track_listened(registrations: Sequence[Registration]) -> None:
-    """New handlers: track the changes of each observed model whose updating or updated
-    events they handle (from then on: tracking, once on, stays on for the process)."""
+def _track_listened(table: HandlerTable, registrations: Sequence[Registration]) -> None:
+    """New handlers on ``table``: track the changes of each observed model whose updating
+    or updated events they handle, on a dispatcher those events go to (from then on:
+    tracking, once on, stays on for the process)."""
     for concrete in list(_observed):
         if concrete not in _tracked and _listened(concrete, registrations):
-            _track(concrete)
+            targets = [ref() for ref in list(_targets[concrete])]
+            if any(target is not None and target._table is table for target in targets):
+                _track(concrete)
 
 
 on_added(_track_listened)
@@ -261,38 +270,53 @@ class _Save(Context):
         changes: dict[str, tuple[Any, Any]] | None,
         update_fields: Iterable[str] | None = None,
     ) -> None:
-        self.database = database
+        super().__init__(database)
         self.instance = instance
         self.changes = changes  # None: not saved yet (or not tracked), compare live
         self.update_fields = update_fields
 
     @classmethod
-    def pending(cls, database: str, instance: Model, update_fields: Iterable[str] | None) -> _Save:
+    def pending(
+        cls, database: str, instance: Model, update_fields: Iterable[str] | None, made: list[_Save]
+    ) -> _Save:
         """An updating event's: it compares live until post_save gives it the save's diff,
         for handlers that run later (after the commit, or queued behind the current event).
-        A stack: an updating handler may save the same instance again."""
-        save = cls(database, instance, None, update_fields)
-        instance.__dict__.setdefault(_PENDING, []).append(save)
-        return save
+        Made once per save (``made``), whatever the number of dispatchers; kept on a stack,
+        as an updating handler may save the same instance again."""
+        if not made:
+            made.append(cls(database, instance, None, update_fields))
+            instance.__dict__.setdefault(_PENDING, []).append(made[0])
+        return made[0]
 
 
-def _emit(sender: type[Model], action: Action, instance: Model, save: tuple[Any, ...]) -> None:
-    """Dispatch a model event to each dispatcher of the model; its _Save is made from the
-    arguments in ``save`` (by ``_Save.pending`` for updating) only when something listens."""
-    # In gevent mode too, handlers run before save() or delete() goes on (as the original,
-    # which yielded to the hub after each model event): `creating` can still change the row.
+def _emit(
+    sender: type[Model],
+    action: Action,
+    instance: Model,
+    make: Callable[..., _Save],
+    make_args: tuple[Any, ...],
+) -> None:
+    """Dispatch a model event to each dispatcher of the model; its _Save is made by
+    ``make(*make_args)`` only for a dispatcher where something listens."""
+    # Sync mode runs the handlers before save() or delete() goes on, and gevent mode gives
+    # the hub a turn, as the original did: `creating` can still change the row (unless a
+    # drain is under way in gevent mode; see README, "Model events").
     names, targets = _senders[sender]
     name = names[action]
-    make = _Save.pending if action == "updating" else _Save
     error: Exception | None = None
     for ref in tuple(targets):  # a handler may drop a dispatcher: the list then changes
         target = ref()
         if target is not None:  # (a dispatcher may be dropped meanwhile)
             try:
-                target.dispatch_with_context(name, (instance,), make, save)
+                target.dispatch_with_context(name, (instance,), make, make_args)
             except Exception as exc:  # raised by a dispatcher whose policy raises: every
                 if error is not None:  # dispatcher still gets the event, the first is raised
-                    logger.error("a handler failed for event %r", name, exc_info=exc)
+                    logger.error(
+                        "a handler failed for event %r (raised through a second dispatcher)",
+                        name,
+                        exc_info=exc,
+                        extra={"event_name": name, "handler": None},
+                    )
                 error = error or exc
     if error is not None:
         raise error
@@ -309,9 +333,9 @@ def _pre_save(
         # A snapshot of what a new instance was built with compares with no row: Django may
         # still UPDATE an existing one (a primary key given), whose old values are unknown.
         instance.__dict__.pop(_SNAPSHOT, None)
-        _emit(sender, "creating", instance, (using, instance, {}))
+        _emit(sender, "creating", instance, _Save, (using, instance, {}))
     else:
-        _emit(sender, "updating", instance, (using, instance, update_fields))
+        _emit(sender, "updating", instance, _Save.pending, (using, instance, update_fields, []))
 
 
 def _post_save(
@@ -339,15 +363,15 @@ def _post_save(
     pending: list[_Save] | None = loaded.get(_PENDING)
     if pending:
         pending.pop().changes = changed
-    _emit(sender, "created" if created else "updated", instance, (using, instance, changed))
+    _emit(sender, "created" if created else "updated", instance, _Save, (using, instance, changed))
 
 
 def _pre_delete(sender: type[Model], instance: Model, using: str, **kwargs: Any) -> None:
-    _emit(sender, "deleting", instance, (using, instance, {}))
+    _emit(sender, "deleting", instance, _Save, (using, instance, {}))
 
 
 def _post_delete(sender: type[Model], instance: Model, using: str, **kwargs: Any) -> None:
-    _emit(sender, "deleted", instance, (using, instance, {}))
+    _emit(sender, "deleted", instance, _Save, (using, instance, {}))
 
 
 def changes(instance: Model) -> dict[str, tuple[Any, Any]]:
@@ -355,10 +379,15 @@ def changes(instance: Model) -> dict[str, tuple[Any, Any]]:
 
     In the handlers of a model event it is that save's changes, even when they run later
     (after-commit handlers): empty for ``creating``/``created`` and deletes; in
-    ``updating`` what is about to be saved; in ``updated`` what was saved. Anywhere else it
-    is what changed since the instance was loaded or last saved. Old values come from a
-    snapshot taken when the instance was loaded or saved: no query. Foreign keys appear
-    under their attname (``customer_id``); fields deferred at load are not compared.
+    ``updating`` what is about to be saved; in ``updated`` what was saved (and in sync
+    mode, in the handlers of events those handlers dispatch). Anywhere else it is what
+    changed since the instance was loaded or last saved. Old values come from a snapshot
+    taken when the instance was loaded or saved: no query. Foreign keys appear under their
+    attname (``customer_id``); fields deferred at load are not compared.
+
+    The snapshot is taken only for models whose changes are tracked (something handles
+    their ``updating`` or ``updated`` events, or ``observe_model(..., track_changes=True)``);
+    for a saved instance of another model this raises ValueError.
     """
     if not isinstance(instance, Model):
         raise TypeError(f"changes() expects a model instance, got {describe(instance)}")

@@ -296,13 +296,13 @@ class HandlerTable:
 
     def add(self, *registrations: Registration) -> None:
         """Add registrations; one that is already there (same target and handler) is kept once."""
+        added(self, registrations)  # before they are live: a save meanwhile finds it ready
         with self._lock:
             current = list(self._registrations)
             for new in registrations:
                 if not any(new.same(old) for old in current):
                     current.append(new)
             self._replace(tuple(current))
-        added(registrations)
 
     def restore(self, registrations: tuple[Registration, ...]) -> None:
         """Put back a registry saved from ``registrations``."""

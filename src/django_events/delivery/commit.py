@@ -44,11 +44,13 @@ class CommitDelivery:
 
 def when_committed(alias: str, callback: Callable[[], None]) -> None:
     """``transaction.on_commit(callback, using=alias, robust=True)``: a failing callback
-    cannot stop Django's other ones. With no connection open on ``alias`` there is no
-    transaction either, so it runs now, without connecting (a test without database access
-    can dispatch to after-commit handlers)."""
+    cannot stop Django's other ones. Outside an ``atomic()`` block in autocommit mode (or
+    with no connection open on ``alias``) there is no transaction, so it runs now, as
+    Django's would, but without connecting (a test without database access can dispatch
+    to after-commit handlers, whatever an earlier test left open)."""
     connection = transaction.get_connection(alias)
-    if connection.connection is not None or connection.in_atomic_block:
+    manual = connection.connection is not None and not connection.autocommit
+    if connection.in_atomic_block or manual:  # (Django refuses on_commit() in manual mode)
         transaction.on_commit(callback, using=alias, robust=True)
         return
     try:

@@ -71,7 +71,6 @@ class ThreadQueue:
         "idle",
         "items",
         "lock",
-        "orphaned",
         "schedule",
         "stranded",
         "worker",
@@ -89,8 +88,6 @@ class ThreadQueue:
         self.hub: Any = None
         #: The hub loop's ``run_callback``: a dispatch wakes the parked worker with one call.
         self.schedule: Callable[..., object] | None = None
-        #: The thread ended (its queue waits for any other drain).
-        self.orphaned = False
         #: ...while one of its greenlets was draining: that drain can never resume.
         self.stranded = False
         #: Set when a drain that exit waits for ends.
@@ -155,7 +152,6 @@ def _adopt() -> ThreadQueue:
 def _orphan(queue: ThreadQueue) -> None:
     # Runs in the ending thread, as its local storage goes.
     queue.stranded = queue.lock.locked() and queue.drainer_thread == _get_ident()
-    queue.orphaned = True
     with _lock:
         _orphans.append(queue)
 
