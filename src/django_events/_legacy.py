@@ -22,7 +22,7 @@ from ._dispatcher import EventDispatcher, dispatcher, get_dispatcher
 from ._events import Event, path_from_class
 from ._models import ACTIONS, model_event_name, observe_model, register_observer
 from ._options import IMMEDIATE, HandlerOptions, Options
-from ._routing import Target, check_target
+from ._routing import Target, check_target, refuse_async
 from ._signals import Relay, check_arguments, connect
 from .exceptions import describe
 from .testing import expect_name, mocks_dispatch
@@ -219,6 +219,7 @@ class EventListener:
                 f"{cls.__qualname__} must define handle(self, event, *args, **kwargs), "
                 f"got {describe(cls.__dict__.get('handle', cls.handle))}"
             )
+        refuse_async(cls.handle, f"{cls.__qualname__}.handle")
         # An Event class entry listens to the class's name, as the original's AddListener did:
         # dispatches of the name with other arguments reach it too.
         targets = [check_target(entry if isinstance(entry, str) else _class_name(entry)) for entry in entries]

@@ -25,6 +25,7 @@ from ._dispatcher import EventDispatcher, get_dispatcher
 from ._events import path_from_class
 from ._live import on_added
 from ._options import HandlerOptions, Options
+from ._routing import refuse_async
 from ._running import Context, current_context
 from .exceptions import describe
 
@@ -457,6 +458,8 @@ def register_observer(
             "be queued (before a save or after a delete there is no row to load); observe the "
             "others in a second observer without queue="
         )
+    for action in actions:
+        refuse_async(getattr(cls, action), f"{cls.__qualname__}.{action}")
     observer = cls()
     observe_model(concrete, dispatcher=target)
     for action in actions:

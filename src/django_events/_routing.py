@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from asgiref.sync import iscoroutinefunction
 from django.db import DEFAULT_DB_ALIAS
 from gevent.monkey import get_original
 
@@ -72,10 +73,22 @@ def handler_label(handler: Callable[..., object]) -> str:
 
 
 def check_handler(handler: object) -> Callable[..., object]:
-    """A handler must be callable: a TypeError naming it at registration, not at dispatch."""
+    """A handler must be callable, and not async: a TypeError naming it at registration,
+    not at dispatch (or never: an async handler's coroutine would be dropped unawaited)."""
     if not callable(handler):
         raise TypeError(f"an event handler must be callable, got {describe(handler)}")
+    refuse_async(handler, f"handler {handler_label(handler)}")
     return handler
+
+
+def refuse_async(function: object, what: str) -> None:
+    """Handlers are called synchronously: an ``async def`` one would never run."""
+    if iscoroutinefunction(function) or iscoroutinefunction(type(function).__call__):
+        raise TypeError(
+            f"{what} is an async function, and handlers are called synchronously, so it "
+            "would never run; make it a plain function (asgiref.sync.async_to_sync can run a "
+            "coroutine from one)"
+        )
 
 
 @dataclass(frozen=True, slots=True, eq=False)
