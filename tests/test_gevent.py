@@ -16,9 +16,8 @@ import gevent.event
 import gevent.exceptions
 import gevent.pool
 import pytest
-from asgiref.sync import async_to_sync
 from django.db import connection, transaction
-from django.test import AsyncClient, Client, override_settings
+from django.test import Client, override_settings
 from greenlet import getcurrent
 
 from django_events import Event, EventDispatcher, dispatcher, observes, on
@@ -276,19 +275,6 @@ def test_request_end_drains_every_dispatcher_until_all_are_empty() -> None:
     assert Client().get("/dispatch/from::view/").content == b"pending=1"
     assert seen == ["first 1", "second 2", "first 3", "second 4"]
     assert dispatcher.pending() == other.pending() == 0
-
-
-@pytest.mark.parametrize("mode", ["gevent", "sync"])
-@pytest.mark.parametrize("view", ["adispatch", "dispatch"], ids=["async view", "sync view"])
-def test_events_of_an_asgi_request_are_delivered_by_its_end(mode: str, view: str) -> None:
-    seen: list[str] = []
-    on("from::async")(lambda name, value: seen.append(value))
-    with override_settings(DJANGO_EVENTS={"MODE": mode}):
-        for i in range(3):
-            response = async_to_sync(AsyncClient().get)(f"/{view}/from::async/?value={i}")
-            assert response.status_code == 200
-            assert seen == [str(j) for j in range(i + 1)]  # this request's, once
-    assert dispatcher.pending() == 0
 
 
 def test_exit_drains_every_dispatcher_until_all_are_empty() -> None:

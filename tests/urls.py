@@ -4,7 +4,4 @@ from django.urls import path
 
 from tests.testapp import views
 
-urlpatterns = [
-    path("dispatch/<str:name>/", views.dispatch_event),
-    path("adispatch/<str:name>/", views.adispatch_event),
-]
+urlpatterns = [path("dispatch/<str:name>/", views.dispatch_event)]

@@ -9,9 +9,3 @@ def dispatch_event(request: HttpRequest, name: str) -> HttpResponse:
     """Dispatches ``name`` and responds before any handler had a chance to run."""
     dispatcher.dispatch(name, request.GET.get("value", ""))
     return HttpResponse(f"pending={dispatcher.pending()}")
-
-
-async def adispatch_event(request: HttpRequest, name: str) -> HttpResponse:
-    """The same from an async view (ASGI): dispatched on the event loop's thread."""
-    dispatcher.dispatch(name, request.GET.get("value", ""))
-    return HttpResponse(f"pending={dispatcher.pending()}")

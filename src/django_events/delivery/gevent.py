@@ -32,7 +32,6 @@ from typing import Any
 
 import gevent
 import gevent.event
-from asgiref.sync import SyncToAsync
 from gevent._hub_local import get_hub_if_exists
 from gevent.exceptions import LoopExit
 from gevent.monkey import get_original
@@ -262,15 +261,6 @@ def _take_over(queue: ThreadQueue) -> Any:
 
 
 def _this_thread_and_orphans() -> list[ThreadQueue]:
-    """The calling thread's queue and those of threads that ended; in a thread that runs
-    sync code for an asyncio event loop (``sync_to_async``), every thread's queue."""
-    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
-    if loop is not None and loop.is_running():  # (asgiref leaves a finished loop behind)
-        # An ASGI request ends here (Django sends request_finished through sync_to_async),
-        # while its view dispatched on the loop's thread (async view) or on asgiref's
-        # thread for sync code (sync view), neither of which ever drains: run them all.
-        with _lock:
-            return list(_queues)
     mine = getattr(_local, "queue", None)
     found = [] if mine is None else [mine]
     if _orphans:
