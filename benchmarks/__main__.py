@@ -31,6 +31,8 @@ def run(quick: bool, number: int, repeat: int, names: int, long_names: int) -> i
 
     dispatch_sections, dispatch_targets = dispatch.scenarios()
     save_sections, save_targets, save_floor = model_save.scenarios()
+    load_section, load_notes = model_save.loading()
+    save_sections.append(load_section)
     sections = dispatch_sections + save_sections
     target_lists = [dispatch_targets, save_targets]
     notes = [""]
@@ -58,7 +60,7 @@ def run(quick: bool, number: int, repeat: int, names: int, long_names: int) -> i
         title,
         sections,
         sorted([t for targets in target_lists for t in targets()] + memory_targets, key=target_order),
-        [*notes, *save_floor(), *memory_lines],
+        [*notes, *save_floor(), *load_notes(), *memory_lines],
         judged=not quick,
     )
     return 0 if met or quick else 1

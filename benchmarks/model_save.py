@@ -10,6 +10,7 @@ and the thread's worker greenlet runs the handler, as the original package did).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from django.db import connection, models
 from django.db.models.signals import post_save, pre_save
@@ -19,15 +20,61 @@ from django_events import EventDispatcher, observes
 from ._harness import Case, Counter, Target, ratio
 
 
-def _model(name: str) -> type[models.Model]:
+def _model(name: str, **fields: models.Field[Any, Any]) -> type[models.Model]:
     attrs = {
         "name": models.CharField(max_length=100),
         "status": models.CharField(max_length=20, default="new"),
         "total": models.IntegerField(default=0),
+        **fields,
         "__module__": __name__,
         "Meta": type("Meta", (), {"app_label": "django_events"}),
     }
     return type(name, (models.Model,), attrs)
+
+
+ROWS = 1000
+
+
+def loading() -> tuple[tuple[str, list[Case]], Callable[[], list[str]]]:
+    """Scenario 11: loading rows with a JSONField, of a model nobody observes, of one
+    observed for ``created`` only (its changes are not tracked) and of one observed for
+    ``updated`` (tracked: a snapshot of every row loaded). Not judged yet: issue 14 sets
+    the target for the tracked one."""
+    json = {"items": [{"sku": f"s{i}", "qty": i} for i in range(5)], "note": "n"}
+    plain, untracked, tracked = (
+        _model(name, data=models.JSONField(default=dict))
+        for name in ("LoadPlain", "LoadUntracked", "LoadTracked")
+    )
+    with connection.schema_editor() as editor:
+        for model in (plain, untracked, tracked):
+            editor.create_model(model)
+            model._default_manager.bulk_create([model(name=f"r{i}", data=json) for i in range(ROWS)])
+
+    @observes(untracked)
+    class Created:
+        def created(self, instance: object) -> None: ...
+
+    @observes(tracked)
+    class Updated:
+        def updated(self, instance: object) -> None: ...
+
+    load = "list(M._default_manager.all())"
+    cases = [
+        Case(f"load {ROWS:,} rows, {label}", load, {"M": model}, Counter(), 0, ops_per_run=ROWS, slower=200)
+        for label, model in (
+            ("not observed", plain),
+            ("observed for created (not tracked)", untracked),
+            ("observed for updated (tracked)", tracked),
+        )
+    ]
+
+    def notes() -> list[str]:
+        return [
+            f"11 loading rows / not observed: not tracked {ratio(cases[1], cases[0]):.3f}, "
+            f"tracked {ratio(cases[2], cases[0]):.3f} (not judged yet)"
+        ]
+
+    return ("11 loading rows with a JSONField, per row", cases), notes
 
 
 def _receiver(counter: Counter) -> Callable[..., None]:
