@@ -114,8 +114,8 @@ def observe_model(
 
     Its changes (``changes()``) are tracked once something handles its ``updating`` or
     ``updated`` events (an observer method, or a handler whose pattern matches those names,
-    on any dispatcher), or with ``track_changes=True``: tracking takes a snapshot of every
-    instance loaded, which is what loading rows costs.
+    on a dispatcher its events go to), or with ``track_changes=True``: tracking takes a
+    snapshot of every instance loaded, which is what loading rows costs.
     """
     concrete = _concrete(model, "observe_model()")
     if not isinstance(track_changes, bool):
@@ -133,9 +133,14 @@ def observe_model(
         _track(concrete)
 
 
+def _live_targets(concrete: type[Model]) -> list[EventDispatcher]:
+    """The dispatchers the model's events go to (none that was dropped)."""
+    return [target for target in (ref() for ref in list(_targets[concrete])) if target is not None]
+
+
 def _target_registrations(concrete: type[Model]) -> Iterable[Registration]:
     """The registrations of the dispatchers the model's events go to."""
-    for target in filter(None, [ref() for ref in _targets[concrete]]):  # (none dropped)
+    for target in _live_targets(concrete):
         yield from target.registrations
 
 
@@ -161,10 +166,12 @@ def _track_listened(table: HandlerTable, registrations: Sequence[Registration]) 
     or updated events they handle, on a dispatcher those events go to (from then on:
     tracking, once on, stays on for the process)."""
     for concrete in list(_observed):
-        if concrete not in _tracked and _listened(concrete, registrations):
-            targets = [ref() for ref in list(_targets[concrete])]
-            if any(target is not None and target._table is table for target in targets):
-                _track(concrete)
+        if (
+            concrete not in _tracked
+            and any(target._table is table for target in _live_targets(concrete))
+            and _listened(concrete, registrations)
+        ):
+            _track(concrete)
 
 
 on_added(_track_listened)
