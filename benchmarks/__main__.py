@@ -27,7 +27,7 @@ def main() -> int:
 
 
 def run(quick: bool, number: int, repeat: int, names: int, long_names: int) -> int:
-    from . import dispatch, memory, model_save
+    from . import async_dispatch, dispatch, memory, model_save
 
     dispatch_sections, dispatch_targets = dispatch.scenarios()
     save_sections, save_targets, save_floor = model_save.scenarios()
@@ -48,19 +48,22 @@ def run(quick: bool, number: int, repeat: int, names: int, long_names: int) -> i
         notes.append(
             "9  not compared: django-event-system 1.0.1 is not installed (the `bench` dependency group)"
         )
+    async_sections, async_targets, async_notes = async_dispatch.scenarios()
+    sections += async_sections
+    target_lists.append(async_targets)
     # Every case in the same interleaved rounds, so drift on a busy machine hits all alike.
     measure([case for _heading, cases in sections for case in cases], number=number, repeat=repeat)
     memory_lines, memory_targets = memory.scenario(names, long_names)
     title = (
         f"django_events benchmarks: {machine()}\n"
         f"medians of {repeat} interleaved rounds of {number:,} runs (fewer for slow cases), "
-        "nanoseconds per dispatch or save"
+        "nanoseconds per dispatch, await or save"
     )
     met = report(
         title,
         sections,
         sorted([t for targets in target_lists for t in targets()] + memory_targets, key=target_order),
-        [*notes, *save_floor(), *load_notes(), *memory_lines],
+        [*notes, *save_floor(), *load_notes(), *async_notes(), *memory_lines],
         judged=not quick,
     )
     return 0 if met or quick else 1

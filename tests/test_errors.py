@@ -47,17 +47,6 @@ from tests.testapp.models import Customer, Order, Timestamped, Unobserved
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
-async def audit(name: str) -> None:
-    """An async handler: handlers are called synchronously, so it is refused."""
-
-
-class AsyncObserver:
-    async def created(self, instance: Order) -> None: ...
-
-
-async def _async_handle(self: object, event: object) -> None: ...
-
-
 def _changes_of_an_untracked_customer() -> object:
     """changes() of a Customer as loaded from the database, while nothing tracks Customer."""
     observe_model(Customer)
@@ -498,31 +487,6 @@ CASES = [
         lambda d: observes(Unobserved, after_commit=_any(1)),
         TypeError,
         "after_commit must be True or False, got 1 (int)",
-    ),
-    Case(
-        'on("shop::.*")(audit)',
-        lambda d: on("shop::.*", dispatcher=d)(audit),
-        TypeError,
-        "handler tests.test_errors.audit is an async function, and handlers are called "
-        "synchronously, so it would never run; make it a plain function "
-        "(asgiref.sync.async_to_sync can run a coroutine from one)",
-    ),
-    Case(
-        "observes(Order)(AsyncObserver)",
-        lambda d: observes(Order, dispatcher=d)(AsyncObserver),
-        TypeError,
-        "AsyncObserver.created is an async function, and handlers are called synchronously",
-    ),
-    Case(
-        'class AsyncListener(EventListener): listensFor = ["shop.*"]; async def handle(...)',
-        lambda d: types.new_class(
-            "AsyncListener",
-            (EventListener,),
-            {"dispatcher": d},
-            lambda ns: ns.update(listensFor=["shop.*"], handle=_async_handle),
-        ),
-        TypeError,
-        "AsyncListener.handle is an async function, and handlers are called synchronously",
     ),
     Case(
         "observes(Unobserved)(42)",

@@ -175,7 +175,7 @@ def test_resolution_racing_a_registration_is_not_cached(by_class: bool) -> None:
     def resolve() -> tuple[Registration, ...]:
         return table.class_route(Ping)[1].registrations if by_class else table.resolve(Ping.event_name)
 
-    slow = Registration("slow", noop, False, "slow", slow_match)
+    slow = Registration("slow", noop, False, "slow", slow_match, noop)
     table.add(slow)
     result: list[tuple[Registration, ...]] = []
     thread = threading.Thread(target=lambda: result.append(resolve()))

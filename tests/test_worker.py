@@ -119,6 +119,13 @@ def test_a_queued_handler_runs_in_the_worker_with_the_event_intact(worker: Worke
     worker.wait_for("a successful task", lambda: statuses() == ["SUCCESSFUL"])
 
 
+def test_an_async_queued_handler_runs_to_completion_in_the_worker(worker: Worker) -> None:
+    queued.Greeted(key="hello").dispatch()
+    worker.wait_for("a successful task", lambda: statuses() == ["SUCCESSFUL"])
+    run = HandlerRun.objects.get(handler="greet")  # its body ran, not just its task
+    assert (run.event, run.pid) == ("hello", worker.process.pid)
+
+
 def test_after_commit_enqueues_only_when_the_transaction_commits(worker: Worker) -> None:
     with transaction.atomic():
         dispatcher.dispatch("worker::mail::rolled-back", 1)

@@ -14,6 +14,7 @@ import weakref
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from asgiref.sync import sync_to_async
 from gevent.monkey import get_original
 from typing_extensions import ParamSpec, Unpack
 
@@ -21,7 +22,7 @@ from . import _events, conf
 from ._events import Event
 from ._options import HandlerOptions, Options
 from ._routing import HandlerTable, Registration, Route, Target, check_handler, check_target
-from ._running import Context, Step
+from ._running import Context, Step, arun
 from .delivery import ModeDelivery, gevent, inline
 from .delivery.recording import Recorder, RecordingDelivery, kept
 from .exceptions import describe, is_whole
@@ -38,6 +39,8 @@ _R = TypeVar("_R")
 _E = TypeVar("_E", bound=Event)
 
 _allocate_lock = get_original("_thread", "allocate_lock")
+#: ``adispatch`` hands after-commit and queued handlers over from Django's sync thread.
+_in_sync_thread = sync_to_async(lambda send, *args: send(*args), thread_sensitive=True)
 _live: weakref.WeakSet[EventDispatcher] = weakref.WeakSet()
 _live_lock = _allocate_lock()  # a WeakSet cannot be copied while another thread adds to it
 
@@ -226,6 +229,14 @@ class EventDispatcher(_LegacyNames):
 
     def _dispatch_other(self, event: object, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Everything but a plain name or an instance of an Event class dispatched before."""
+        name, args, route, by_name = self._routed(event, args, kwargs)
+        self._send_route(name, args, kwargs, route, None, by_name=by_name)
+
+    def _routed(
+        self, event: object, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[str, tuple[Any, ...], Route, bool]:
+        """The name, the handlers' arguments and the route of a dispatch, and whether it is
+        by name; a TypeError for anything but a name or an instance of an Event subclass."""
         if isinstance(event, Event):
             if args or kwargs:
                 raise TypeError(
@@ -237,22 +248,44 @@ class EventDispatcher(_LegacyNames):
                     "dispatch() of an instance of the Event base class: subclass Event, "
                     "as in class OrderPaid(Event): ..."
                 )
-            name, route, steps = self._table.class_route(type(event))
-            if steps is None:
-                self._send_route(name, (event,), {}, route, None, by_name=False)
-                return
-            error = self._send(self, steps, name, (event,), {}, None)
-            if error is not None:
-                raise error
-        elif isinstance(event, str):
-            self.dispatch(str(event), *args, **kwargs)
-        else:
-            hint = ""
-            if isinstance(event, type) and issubclass(event, Event):
-                hint = f"; dispatch an instance: {event.__qualname__}(...).dispatch()"
-            raise TypeError(
-                f"dispatch() expects an event name (str) or an Event instance, got {describe(event)}{hint}"
-            )
+            name, route, _steps = self._table.class_route(type(event))
+            return name, (event,), route, False
+        if isinstance(event, str):
+            name = str(event)
+            return name, args, self.routes.get(name) or self._table.route(name), True
+        hint = ""
+        if isinstance(event, type) and issubclass(event, Event):
+            hint = f"; dispatch an instance: {event.__qualname__}(...).dispatch()"
+        raise TypeError(
+            f"dispatch() expects an event name (str) or an Event instance, got {describe(event)}{hint}"
+        )
+
+    @overload
+    async def adispatch(self, event: Event, /) -> None: ...
+    @overload
+    async def adispatch(self, event: str, /, *args: Any, **kwargs: Any) -> None: ...
+    async def adispatch(self, event: object, /, *args: Any, **kwargs: Any) -> None:
+        """Dispatch from async code, as ``dispatch`` does, and wait for the handlers, in every
+        mode: async handlers are awaited here, in the caller's loop, sync ones run in Django's
+        thread for sync code (``sync_to_async``), in registration order. After-commit and
+        queued handlers are handed over as ``dispatch`` does it, from that thread."""
+        name, args, route, by_name = self._routed(event, args, kwargs)
+        if by_name:
+            self._check_typed(name, args, kwargs, route)
+        if self._recorders and kept(self._recorders, name, args, kwargs):
+            return
+        error = None
+        for delivery, part in route.parts:
+            steps = route.steps(part, name, args, kwargs)
+            if not steps:
+                continue
+            if delivery is None:
+                found = await arun(self, steps, name, args, kwargs)
+            else:
+                found = await _in_sync_thread(delivery.send, self, steps, name, args, kwargs, None)
+            error = error or found
+        if error is not None:
+            raise error
 
     def _send_route(
         self,
@@ -271,12 +304,7 @@ class EventDispatcher(_LegacyNames):
             self._mode_delivery.send(self, None, name, args, kwargs, context)
             return
         if by_name:
-            for target in route.typed:  # checked in the caller, before anything is sent
-                if not (len(args) == 1 and not kwargs and isinstance(args[0], target)):
-                    raise TypeError(
-                        f"event {name!r} has handlers typed for {target!r}; dispatch an instance of it, "
-                        f"not args={args!r} kwargs={kwargs!r}"
-                    )
+            self._check_typed(name, args, kwargs, route)
         if self._recorders and kept(self._recorders, name, args, kwargs):
             return
         error = None
@@ -310,6 +338,17 @@ class EventDispatcher(_LegacyNames):
                 if error is not None:
                     raise error
         self.let_handlers_run()  # every model event, listened to or not, as the original
+
+    @staticmethod
+    def _check_typed(name: str, args: tuple[Any, ...], kwargs: dict[str, Any], route: Route) -> None:
+        """A name whose handlers are typed is dispatched with an instance of their Event
+        class (checked in the caller, before anything is sent)."""
+        for target in route.typed:
+            if not (len(args) == 1 and not kwargs and isinstance(args[0], target)):
+                raise TypeError(
+                    f"event {name!r} has handlers typed for {target!r}; dispatch an instance of it, "
+                    f"not args={args!r} kwargs={kwargs!r}"
+                )
 
     def _in_gevent_mode(self) -> bool:
         mode = self._mode_delivery

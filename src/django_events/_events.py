@@ -32,6 +32,7 @@ def path_from_class(cls: type) -> str:
 
 class _Dispatching(Protocol):
     def dispatch(self, event: Event, /) -> None: ...
+    async def adispatch(self, event: Event, /) -> None: ...
 
 
 #: The default dispatcher, set by django_events._dispatcher when it creates it (this
@@ -152,6 +153,11 @@ class Event(_LegacyNames, metaclass=_EventMeta):
     def dispatch(self) -> None:
         """Dispatch this event through the default dispatcher."""
         _default.dispatch(self)
+
+    async def adispatch(self) -> None:
+        """Dispatch this event through the default dispatcher from async code, and wait for
+        its handlers (``EventDispatcher.adispatch``)."""
+        await _default.adispatch(self)
 
     def __str__(self) -> str:
         """The event's name, as in the original package (``repr()`` shows the fields)."""

@@ -22,7 +22,8 @@ from ._dispatcher import EventDispatcher, dispatcher, get_dispatcher
 from ._events import Event, path_from_class
 from ._models import ACTIONS, model_event_name, observe_model, register_observer
 from ._options import IMMEDIATE, HandlerOptions, Options
-from ._routing import Target, check_target, refuse_async
+from ._routing import Target, check_target, is_async
+from ._running import afinish, finish
 from ._signals import Relay, check_arguments, connect
 from .exceptions import describe
 from .testing import expect_name, mocks_dispatch
@@ -193,7 +194,7 @@ class EventListener:
 
     listensFor: ClassVar[Sequence[Target] | AbstractSet[Target]]
     _dispatcher: ClassVar[EventDispatcher]
-    _handlers: ClassVar[tuple[Callable[..., None], ...]]
+    _handlers: ClassVar[tuple[Callable[..., object], ...]]
 
     def __init_subclass__(
         cls, *, dispatcher: EventDispatcher | None = None, **options: Unpack[HandlerOptions]
@@ -219,25 +220,34 @@ class EventListener:
                 f"{cls.__qualname__} must define handle(self, event, *args, **kwargs), "
                 f"got {describe(cls.__dict__.get('handle', cls.handle))}"
             )
-        refuse_async(cls.handle, f"{cls.__qualname__}.handle")
         # An Event class entry listens to the class's name, as the original's AddListener did:
         # dispatches of the name with other arguments reach it too.
         targets = [check_target(entry if isinstance(entry, str) else _class_name(entry)) for entry in entries]
         listener = cls()
+        label = f"{cls.__qualname__}.handle"
 
-        def on_name(name: str, *args: Any, **kwargs: Any) -> None:
+        def call(name: str, *args: Any, **kwargs: Any) -> object:
             if args and isinstance(args[0], Event):  # as the original's __call__: the event alone
-                listener.handle(*args, **kwargs)
-            else:
-                listener.handle(name, *args, **kwargs)
+                return listener.handle(*args, **kwargs)
+            return listener.handle(name, *args, **kwargs)
+
+        if is_async(cls.handle):
+
+            async def on_name(name: str, *args: Any, **kwargs: Any) -> None:
+                await afinish(call(name, *args, **kwargs))
+
+        else:
+
+            def on_name(name: str, *args: Any, **kwargs: Any) -> None:  # type: ignore[misc]
+                finish(call(name, *args, **kwargs), label)
 
         on_name.__module__ = cls.__module__
-        on_name.__qualname__ = f"{cls.__qualname__}.handle"
+        on_name.__qualname__ = label
         cls._dispatcher = target
         cls._handlers = (on_name,)
         target.add(targets, on_name, parsed)
 
-    def handle(self, event: Any, *args: Any, **kwargs: Any) -> None:
+    def handle(self, event: Any, *args: Any, **kwargs: Any) -> object:
         """Called for each matching event; subclasses must override it."""
         raise NotImplementedError
 

@@ -25,8 +25,8 @@ from ._dispatcher import EventDispatcher, get_dispatcher
 from ._events import path_from_class
 from ._live import on_added
 from ._options import HandlerOptions, Options
-from ._routing import refuse_async
-from ._running import Context, current_context
+from ._routing import is_async
+from ._running import Context, afinish, current_context, finish
 from .exceptions import describe
 
 if TYPE_CHECKING:
@@ -421,15 +421,15 @@ class ModelObserver(Generic[_M]):
 
     ``class OrderObserver(ModelObserver[Order])`` lets mypy check each method against
     the model: a ``created(self, instance: Customer)`` is an override error. Only the
-    methods a subclass defines are registered.
+    methods a subclass defines are registered; each may be ``async def``.
     """
 
-    def creating(self, instance: _M) -> None: ...
-    def created(self, instance: _M) -> None: ...
-    def updating(self, instance: _M) -> None: ...
-    def updated(self, instance: _M) -> None: ...
-    def deleting(self, instance: _M) -> None: ...
-    def deleted(self, instance: _M) -> None: ...
+    def creating(self, instance: _M) -> object: ...
+    def created(self, instance: _M) -> object: ...
+    def updating(self, instance: _M) -> object: ...
+    def updated(self, instance: _M) -> object: ...
+    def deleting(self, instance: _M) -> object: ...
+    def deleted(self, instance: _M) -> object: ...
 
 
 def _defined_actions(cls: type, ignore: type) -> list[Action]:
@@ -465,26 +465,37 @@ def register_observer(
             "be queued (before a save or after a delete there is no row to load); observe the "
             "others in a second observer without queue="
         )
-    for action in actions:
-        refuse_async(getattr(cls, action), f"{cls.__qualname__}.{action}")
     observer = cls()
     observe_model(concrete, dispatcher=target)
     for action in actions:
-        # The method is looked up at each event, so a test can replace it on the class.
-        if legacy:
-
-            def handler(name: str, instance: Model, _action: Action = action) -> None:
-                getattr(observer, _action)(name, instance)
-
-        else:
-
-            def handler(name: str, instance: Model, _action: Action = action) -> None:
-                getattr(observer, _action)(instance)
-
+        label = f"{cls.__qualname__}.{action}"
+        handler = _method_handler(observer, action, legacy, label, is_async(getattr(cls, action)))
         handler.__module__ = cls.__module__
-        handler.__qualname__ = f"{cls.__qualname__}.{action}"
+        handler.__qualname__ = label
         target.add((re.escape(model_event_name(concrete, action)),), handler, options)
     _observers[cls] = model
+
+
+def _method_handler(
+    observer: object, action: Action, legacy: bool, label: str, awaited: bool
+) -> Callable[[str, Model], object]:
+    """The handler of one observer method: ``method(instance)`` (legacy: ``(name, instance)``),
+    looked up at each event, so a test can replace it on the class; async when the method is."""
+
+    def arguments(name: str, instance: Model) -> tuple[Any, ...]:
+        return (name, instance) if legacy else (instance,)
+
+    if awaited:
+
+        async def ahandler(name: str, instance: Model) -> None:
+            await afinish(getattr(observer, action)(*arguments(name, instance)))
+
+        return ahandler
+
+    def handler(name: str, instance: Model) -> None:
+        finish(getattr(observer, action)(*arguments(name, instance)), label)
+
+    return handler
 
 
 def observes(

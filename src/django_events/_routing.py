@@ -16,7 +16,7 @@ from gevent.monkey import get_original
 from ._events import Event, on_rename
 from ._live import add_table, added, tables
 from ._options import IMMEDIATE, Options, QueueOptions
-from ._running import Step
+from ._running import Step, blocking
 from .delivery import MODE_RANK
 from .exceptions import InvalidPattern, describe
 
@@ -30,6 +30,7 @@ __all__ = [
     "Target",
     "check_target",
     "handler_label",
+    "is_async",
 ]
 
 logger = logging.getLogger("django_events")
@@ -73,22 +74,17 @@ def handler_label(handler: Callable[..., object]) -> str:
 
 
 def check_handler(handler: object) -> Callable[..., object]:
-    """A handler must be callable, and not async: a TypeError naming it at registration,
-    not at dispatch (or never: an async handler's coroutine would be dropped unawaited)."""
+    """A handler must be callable: a TypeError naming it at registration, not at dispatch."""
     if not callable(handler):
         raise TypeError(f"an event handler must be callable, got {describe(handler)}")
-    refuse_async(handler, f"handler {handler_label(handler)}")
     return handler
 
 
-def refuse_async(function: object, what: str) -> None:
-    """Handlers are called synchronously: an ``async def`` one would never run."""
-    if iscoroutinefunction(function) or iscoroutinefunction(type(function).__call__):
-        raise TypeError(
-            f"{what} is an async function, and handlers are called synchronously, so it "
-            "would never run; make it a plain function (asgiref.sync.async_to_sync can run a "
-            "coroutine from one)"
-        )
+def is_async(function: object) -> bool:
+    """Whether calling ``function`` makes a coroutine (``async def``, or an object whose
+    ``__call__`` is one): such a handler is awaited by ``adispatch`` and run to completion
+    by ``dispatch``."""
+    return iscoroutinefunction(function) or iscoroutinefunction(type(function).__call__)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -101,7 +97,12 @@ class Registration:
     takes_event: bool
     label: str
     _match: Callable[[str], object]
+    #: How a sync caller (``run``, a worker) calls it: the handler, or for an async one a
+    #: function that runs it to completion.
+    call: Callable[..., object]
     options: Options = IMMEDIATE
+    #: ``async def``: awaited by ``adispatch``; ``call`` runs it to completion elsewhere.
+    is_async: bool = False
 
     @classmethod
     def create(cls, target: object, handler: object, options: Options = IMMEDIATE) -> Registration:
@@ -110,9 +111,12 @@ class Registration:
         label = handler_label(function)
         if options.delivery is not None:
             options.delivery.check_handler(function, label)
+        awaited = is_async(function)
+        call = blocking(function, label) if awaited else function  # type: ignore[arg-type]
         if isinstance(checked, str):
-            return cls(checked, function, False, label, re.compile(checked).fullmatch, options)
-        return cls(checked, function, True, label, functools.partial(_named, checked), options)
+            match: Callable[[str], object] = re.compile(checked).fullmatch
+            return cls(checked, function, False, label, match, call, options, awaited)
+        return cls(checked, function, True, label, functools.partial(_named, checked), call, options, awaited)
 
     @property
     def after_commit(self) -> bool:
@@ -159,7 +163,7 @@ def _named(cls: type[Event], name: str) -> bool:
 
 
 def _step(registration: Registration) -> Step:
-    return (registration.handler, registration.takes_event, registration)
+    return (registration.call, registration.takes_event, registration)
 
 
 class Route:

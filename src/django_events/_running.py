@@ -1,23 +1,32 @@
-"""The one function that runs handlers, under the error policy; and what they can read.
+"""The functions that run handlers, under the error policy; and what they can read.
 
 Every way of delivering in this process (inline, the gevent queue, after the commit) ends
 here: ``run`` calls each handler in order, logs a failure with the event and the handler,
 and keeps the first failure for its caller to raise when the dispatcher's policy says so.
+``arun`` is the same for ``await adispatch()``: async handlers are awaited in the caller's
+loop, sync ones go to ``run`` through ``sync_to_async``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import contextvars
+import inspect
 import logging
+import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeAlias
+
+from asgiref.sync import async_to_sync, sync_to_async
 
 if TYPE_CHECKING:
     from ._routing import Registration
     from .delivery import Item, Sink
 
-__all__ = ["Context", "Step", "current_context", "run"]
+__all__ = ["Context", "Step", "afinish", "arun", "blocking", "current_context", "finish", "run"]
 
 logger = logging.getLogger("django_events")
 
@@ -86,10 +95,7 @@ def run(
                     else:
                         handler(name)
                 except Exception as exc:
-                    if error is None and may_raise and sink.raises():
-                        error = exc
-                    else:
-                        log_failure(name, registration, exc)
+                    error = _failed(sink, name, registration, exc, error, may_raise)
         finally:
             if token is not None:
                 current_context.reset(token)
@@ -97,6 +103,140 @@ def run(
             return error
         sink, name, args, kwargs, alias, context = more.popleft()
         steps = None
+
+
+def _failed(
+    sink: Sink,
+    name: str,
+    registration: Registration,
+    exc: Exception,
+    error: Exception | None,
+    may_raise: bool,
+) -> Exception | None:
+    """The error policy for one failed handler: the first failure is kept for the caller
+    when it may raise and the dispatcher raises; any other is logged."""
+    if error is None and may_raise and sink.raises():
+        return exc
+    log_failure(name, registration, exc)
+    return error
+
+
+async def arun(
+    sink: Sink,
+    steps: Sequence[Step],
+    name: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Exception | None:
+    """``run`` for ``await adispatch()``: every handler of one event, in order, under the
+    same error policy. Async handlers are awaited here, in the caller's loop; each stretch of
+    sync handlers runs in one ``sync_to_async`` call (Django's thread for sync code)."""
+    error: Exception | None = None
+    start = 0
+    while start < len(steps):
+        end = start
+        while end < len(steps) and not steps[end][2].is_async:
+            end += 1
+        if end > start:
+            error = await _in_sync_thread(sink, steps[start:end], name, args, kwargs, None, None, True, error)
+            start = end
+            continue
+        registration = steps[start][2]
+        try:
+            await _awaitable(registration, name, args, kwargs)
+        except Exception as exc:
+            error = _failed(sink, name, registration, exc, error, True)
+        start += 1
+    return error
+
+
+_in_sync_thread = sync_to_async(run)
+
+
+def _awaitable(
+    registration: Registration, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Awaitable[object]:
+    handler: Callable[..., Awaitable[object]] = registration.handler  # type: ignore[assignment]
+    if registration.takes_event:
+        return handler(args[0])
+    return handler(name, *args, **kwargs)
+
+
+def blocking(handler: Callable[..., Awaitable[object]], label: str) -> Callable[..., object]:
+    """How ``run`` calls an async handler: to completion, as Django's ``Signal.send`` runs
+    async receivers (``async_to_sync``: in a new event loop, or in the loop that called this
+    thread through ``sync_to_async``). From a thread whose event loop is running (the sync
+    API called in async code) it runs in a new loop in a thread of its own, and the caller
+    waits for it, as it waits for a sync handler."""
+
+    def run_to_completion(*args: Any, **kwargs: Any) -> object:
+        if asyncio._get_running_loop() is not None or _exiting:
+            # async_to_sync refuses a thread with a running loop, and at exit starts no thread.
+            return _in_new_loop(handler, args, kwargs)
+        return async_to_sync(handler)(*args, **kwargs)
+
+    run_to_completion.__qualname__ = f"run_to_completion({label})"
+    return run_to_completion
+
+
+def _in_new_loop(
+    handler: Callable[..., Awaitable[object]], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> object:
+    """Run ``handler`` in a new event loop, in the caller's context: in this thread when no
+    loop runs here (exit), else in a new thread that the caller waits for."""
+    context = contextvars.copy_context()
+    if asyncio._get_running_loop() is None:
+        return context.run(asyncio.run, _await(handler(*args, **kwargs)))
+    outcome: list[Any] = []
+
+    def target() -> None:
+        try:
+            outcome.append((True, context.run(asyncio.run, _await(handler(*args, **kwargs)))))
+        except BaseException as exc:  # handed to the caller, which the error policy sees
+            outcome.append((False, exc))
+
+    thread = threading.Thread(target=target, name="django_events async handler")
+    thread.start()
+    thread.join()
+    succeeded, value = outcome[0]
+    if not succeeded:
+        raise value
+    return value
+
+
+_exiting = False
+
+
+@contextlib.contextmanager
+def exiting() -> Iterator[None]:
+    """While the interpreter exits (the exit drain runs), async handlers run in a new event
+    loop in the exiting thread: ``async_to_sync`` needs a thread, and none starts then."""
+    global _exiting
+    _exiting = True
+    try:
+        yield
+    finally:
+        _exiting = False
+
+
+async def _await(awaitable: Awaitable[object]) -> object:
+    return await awaitable
+
+
+def finish(result: object, label: str) -> object:
+    """What a sync wrapper does with what the method it looks up at each call returned (an
+    observer's, a listener's ``handle``): a coroutine (the method was replaced by an async
+    one, an ``AsyncMock`` in a test) is run to completion as ``blocking`` runs a handler."""
+    if inspect.isawaitable(result):
+        return blocking(_await, label)(result)
+    return result
+
+
+async def afinish(result: object) -> object:
+    """The same in an async wrapper: a plain value (a ``Mock`` in a test) is not awaited."""
+    if inspect.isawaitable(result):
+        return await result
+    return result
 
 
 def log_failure(name: str, registration: Registration, exc: BaseException) -> None:

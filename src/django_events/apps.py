@@ -4,7 +4,7 @@ import sys
 
 from django.apps import AppConfig, apps
 from django.conf import settings
-from django.core.signals import request_finished, setting_changed
+from django.core.signals import request_finished, request_started, setting_changed
 from django.utils.module_loading import autodiscover_modules
 
 from . import conf
@@ -18,11 +18,13 @@ class DjangoEventsConfig(AppConfig):
         from . import checks  # noqa: F401  (registers the system checks)
         from ._dispatcher import drain_at_request_end, settle_all
         from ._models import connect_known_proxies
-        from .delivery.gevent import register_process_hooks
+        from .delivery.gevent import exit_on_sigterm, register_process_hooks, request_started_in_a_loop
 
         setting_changed.connect(conf.reset, dispatch_uid="django_events.conf.reset")
         request_finished.connect(drain_at_request_end, dispatch_uid="django_events.drain_at_request_end")
+        request_started.connect(request_started_in_a_loop, dispatch_uid="django_events.request_started")
         register_process_hooks()
+        exit_on_sigterm()  # a SIGTERM with the default action would skip the exit drain
         settle_all()  # the settings are configured now: every dispatcher chooses its mode
         autodiscover()
         connect_known_proxies()

@@ -117,10 +117,10 @@ def deliver(handler: str, target: str, name: str, payload: dict[str, Any], attem
         logger.exception("queued handler %s could not run for event %r", handler, name, extra=extra)
         raise
     try:
-        if registration.takes_event:
-            registration.handler(args[0])
+        if registration.takes_event:  # (an async handler runs to completion: ``call``)
+            registration.call(args[0])
         else:
-            registration.handler(name, *args, **kwargs)
+            registration.call(name, *args, **kwargs)
     except Exception as exc:
         options = registration.queue
         assert options is not None

@@ -125,6 +125,15 @@ def record_relayed(name: str, key: str) -> None:
     HandlerRun.objects.create(handler="relayed", event=key)
 
 
+class Greeted(Event):
+    key: str
+
+
+async def greet(event: Greeted) -> None:
+    """An async queued handler: the worker runs it to completion (with the async ORM)."""
+    await HandlerRun.objects.acreate(handler="greet", event=event.key)
+
+
 def register(target: EventDispatcher = dispatcher) -> None:
     observe_model(Customer, dispatcher=target)
     target.register(Paid, record_paid, queue=True, priority=10)
@@ -133,4 +142,5 @@ def register(target: EventDispatcher = dispatcher) -> None:
     target.register(Doomed, doomed, queue=True)
     target.register(r"events::db::tests::testapp::models::Customer::created", customer_created, queue=True)
     target.register(Relayed, relay, queue=True)
+    target.register(Greeted, greet, queue=True)
     target.register("worker::relayed", record_relayed)  # in-process, in the worker

@@ -6,8 +6,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from decimal import Decimal
+from typing import Any
 
 from typing_extensions import Unpack, assert_type
 
@@ -93,6 +94,36 @@ def either(event: OrderPaid | Unrelated) -> None: ...
 
 @on(OrderPaid, Unrelated)  # type: ignore[arg-type]
 def only_one(event: OrderPaid) -> None: ...
+
+
+# -- async handlers: the same checks -------------------------------------------------------------
+
+
+@on(OrderPaid)
+async def async_receipt(event: OrderPaid) -> None: ...
+
+
+assert_type(async_receipt, Callable[[OrderPaid], Coroutine[Any, Any, None]])
+
+
+@on(OrderPaid)  # type: ignore[arg-type]
+async def async_wrong_event(event: Unrelated) -> None: ...
+
+
+@on("shop::.*", queue=True)
+async def async_audit(name: str, *args: object) -> None: ...
+
+
+@on("x")  # type: ignore[arg-type]
+async def async_int_name(name: int) -> None: ...
+
+
+async def adispatching() -> None:
+    assert_type(await paid.adispatch(), None)
+    assert_type(await dispatcher.adispatch(paid), None)
+    assert_type(await dispatcher.adispatch("shop::paid", 1, key="value"), None)
+    await dispatcher.adispatch(42)  # type: ignore[call-overload]
+    await dispatcher.adispatch(paid, 1)  # type: ignore[call-overload]
 
 
 # -- on("regex"): the handler gets the name first ----------------------------------------------

@@ -34,6 +34,16 @@ class WrongModel(ModelObserver[Order]):
     def created(self, instance: Customer) -> None: ...  # type: ignore[override]
 
 
+@observes(Order)
+class AsyncOrderObserver(ModelObserver[Order]):
+    async def created(self, instance: Order) -> None: ...
+
+
+@observes(Order)
+class AsyncWrongModel(ModelObserver[Order]):
+    async def created(self, instance: Customer) -> None: ...  # type: ignore[override]
+
+
 @observes(Order, after_commit=True, using="default")
 class PlainObserver:  # a plain class works too (unchecked methods)
     def deleted(self, instance: Order) -> None: ...

@@ -17,28 +17,40 @@ a drain of its own thread, so that nothing is left.
 A thread that ends with events queued leaves an orphan that the next drain in any thread
 (or exit) empties; if it ended while one of its greenlets was draining (a handler had
 yielded), that drain can never resume and the next one takes the queue over.
+
+A thread that runs an asyncio event loop (an ASGI server's) never gives a hub a turn: an
+event dispatched there during a request (an async view) waits in that request's own
+queue, keyed by the request's ``ThreadSensitiveContext`` (Django's ASGI handler enters
+one per request), and the end of that request (``request_finished``, sent from Django's
+sync thread for the request) runs it there. Outside a request it waits in the thread's
+queue for ``clear_queue()`` or exit; a request that ends without ``request_finished``
+leaves an orphan.
 """
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import logging
 import os
+import signal
 import threading
 import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 import gevent
 import gevent.event
+from asgiref.sync import SyncToAsync
 from gevent._hub_local import get_hub_if_exists
 from gevent.exceptions import LoopExit
 from gevent.monkey import get_original
 from gevent.timeout import Timeout
 from greenlet import getcurrent, greenlet
 
-from .._running import Context, Step, run
+from .._running import Context, Step, exiting, run
 from . import MODE_RANK, Item, Sink
 
 __all__ = [
@@ -46,6 +58,8 @@ __all__ = [
     "GeventDelivery",
     "drain",
     "drain_at_exit",
+    "exit_on_sigterm",
+    "request_started_in_a_loop",
     "pending",
     "register_process_hooks",
     "yield_to_handlers",
@@ -73,6 +87,7 @@ class ThreadQueue:
         "lock",
         "schedule",
         "stranded",
+        "wake",
         "worker",
     )
 
@@ -88,10 +103,32 @@ class ThreadQueue:
         self.hub: Any = None
         #: The hub loop's ``run_callback``: a dispatch wakes the parked worker with one call.
         self.schedule: Callable[..., object] | None = None
+        #: The hub callback that will switch to the worker, while it is scheduled.
+        self.wake: Any = None
         #: ...while one of its greenlets was draining: that drain can never resume.
         self.stranded = False
         #: Set when a drain that exit waits for ends.
         self.done: gevent.event.Event | None = None
+
+
+class RequestQueue(ThreadQueue):
+    """The events dispatched in an event loop's thread for one ASGI request (or one task)."""
+
+    __slots__ = ("listed",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        #: In ``_queues`` (while it holds events: ``pending()`` and exit see it).
+        self.listed = False
+
+
+class _TaskOwner:
+    """Lives in a task's context: its queue is an orphan once the context is gone."""
+
+    __slots__ = ("__weakref__", "record")
+
+    def __init__(self) -> None:
+        self.record = RequestQueue()
 
 
 class _Owner:
@@ -101,8 +138,17 @@ class _Owner:
 _local = _ThreadLocal()
 _lock = _allocate_lock()
 _queues: list[ThreadQueue] = []
+#: The context variable Django's ASGI handler sets for each request: its ThreadSensitiveContext.
+_request_context: ContextVar[Any] = SyncToAsync.thread_sensitive_context
+#: Each live thread's queue, by thread ident.
+_threads: dict[int, ThreadQueue] = {}
 #: The queues of threads that ended while events were queued or a drain was under way.
 _orphans: list[ThreadQueue] = []
+#: The queues of ASGI requests (by their ThreadSensitiveContext): events dispatched in a
+#: thread that runs an event loop during a request, until the end of that request.
+_requests: weakref.WeakKeyDictionary[object, RequestQueue] = weakref.WeakKeyDictionary()
+#: Outside such a request: the queue of the task (the context) that dispatched.
+_task_owner: ContextVar[_TaskOwner | None] = ContextVar("django_events_task_queue", default=None)
 _process_hooks_registered = False
 
 
@@ -145,19 +191,27 @@ def _adopt() -> ThreadQueue:
     weakref.finalize(owner, _orphan, queue)
     with _lock:
         _queues.append(queue)
+        _threads[_get_ident()] = queue
     register_process_hooks()
     return queue
 
 
 def _orphan(queue: ThreadQueue) -> None:
     # Runs in the ending thread, as its local storage goes.
-    queue.stranded = queue.lock.locked() and queue.drainer_thread == _get_ident()
+    ident = _get_ident()
+    queue.stranded = queue.lock.locked() and queue.drainer_thread == ident
     with _lock:
         _orphans.append(queue)
+        _threads.pop(ident, None)  # (an ident is reused only once this thread is gone)
 
 
 def _wake(queue: ThreadQueue) -> None:
-    """Schedule the parked worker in its hub; make one first (or again, in a new hub)."""
+    """Schedule the parked worker in its hub; make one first (or again, in a new hub). In a
+    thread that runs an event loop the event goes to its request's queue instead (the
+    queue stays idle there, so each dispatch comes here)."""
+    if asyncio._get_running_loop() is not None:
+        _to_request(queue)
+        return
     hub, worker, schedule = queue.hub, queue.worker, queue.schedule
     if worker is None or schedule is None or hub.loop is None:  # none yet, or its hub destroyed
         hub = get_hub_if_exists()
@@ -169,7 +223,62 @@ def _wake(queue: ThreadQueue) -> None:
         queue.schedule = schedule
         worker = queue.worker = greenlet(_work, parent=hub)
     queue.idle = False
-    schedule(worker.switch, queue)
+    queue.wake = schedule(worker.switch, queue)
+
+
+def _to_request(queue: ThreadQueue) -> None:
+    """Move the event just queued in an event loop's thread to the queue of the request it
+    was dispatched in: the ASGI request's (its ThreadSensitiveContext), else the one this
+    context holds (made here: the task's later ``sync_to_async`` calls see it, as Django's
+    test client sends ``request_finished``)."""
+    request = _request_context.get(None)
+    record: RequestQueue | None
+    if request is None:
+        owner = _task_owner.get()
+        if owner is None:
+            owner = _TaskOwner()
+            _task_owner.set(owner)
+            weakref.finalize(owner, _request_gone, owner.record)
+        record = owner.record
+    else:
+        record = _requests.get(request)
+        if record is None:
+            record = RequestQueue()
+            with _lock:
+                _requests[request] = record
+            weakref.finalize(request, _request_gone, record)
+    record.items.append(queue.items.pop())
+    if not record.listed:
+        with _lock:
+            record.listed = True
+            _queues.append(record)
+
+
+def _request_gone(record: RequestQueue) -> None:
+    """An ASGI request's context, or a task's, was freed: what it left (no request_finished
+    came) is an orphan, for the next drain in any thread, or exit."""
+    with _lock:
+        if record.items:
+            _orphans.append(record)
+
+
+def _current_request() -> RequestQueue | None:
+    """The queue of the request the caller runs in (see ``_to_request``), if it has one."""
+    request = _request_context.get(None)
+    if request is None:
+        owner = _task_owner.get()
+        return None if owner is None else owner.record
+    return _requests.get(request)
+
+
+def _unlist(records: list[RequestQueue]) -> None:
+    """Request queues that were drained leave ``_queues`` (until their next event)."""
+    with _lock:
+        done = [r for r in records if r.listed and not r.items and not r.lock.locked()]
+        for record in done:
+            record.listed = False
+        if done:
+            _queues[:] = [q for q in _queues if q not in done]
 
 
 def _work(queue: ThreadQueue) -> None:
@@ -230,7 +339,31 @@ def _drain(
             if done is not None:
                 done.set()
         lock.release()
+    if not queue.items:
+        # Drained here while the worker may wait for a hub turn: it has nothing left to do,
+        # and the hub may never get control (a thread that went on to run an event loop).
+        _unschedule(queue)
     return True, error
+
+
+def _unschedule(queue: ThreadQueue) -> None:
+    """Take back a wake of the worker that the hub has not run yet: the next dispatch comes
+    to ``_wake`` again (in an event loop's thread, to move its event to its request)."""
+    wake = queue.wake
+    if wake is not None and wake.pending:
+        wake.stop()
+        queue.idle = True
+
+
+def request_started_in_a_loop(**kwargs: object) -> None:
+    """``request_started`` receiver: under ASGI it runs in Django's sync thread for the
+    request, called from the event loop's thread; a worker wake that thread scheduled
+    before its loop started (an event dispatched at import) will never run there, and would
+    keep its next events from reaching their requests: take it back."""
+    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    queue = _threads.get(getattr(loop, "_thread_id", None) or 0)
+    if queue is not None:
+        _unschedule(queue)
 
 
 def _wait_for(queue: ThreadQueue) -> bool:
@@ -261,8 +394,8 @@ def _take_over(queue: ThreadQueue) -> Any:
 
 
 def _this_thread_and_orphans() -> list[ThreadQueue]:
-    mine = getattr(_local, "queue", None)
-    found = [] if mine is None else [mine]
+    """The calling thread's queue, its ASGI request's, and the orphans."""
+    found = [queue for queue in (getattr(_local, "queue", None), _current_request()) if queue is not None]
     if _orphans:
         with _lock:
             found += _orphans
@@ -281,6 +414,9 @@ def drain(may_raise: bool) -> Exception | None:
             if queue.items:
                 drained, error = _drain(queue, may_raise, error)
                 progressed = progressed or drained
+    request = _current_request()
+    if request is not None:
+        _unlist([request])
     if _orphans:
         with _lock:
             done = [q for q in _orphans if not q.items and q.drainer is None]
@@ -298,6 +434,8 @@ def yield_to_handlers() -> None:
     Never drained in the caller's greenlet when there is a hub: the queue holds every
     greenlet's events (other requests'), whose handlers must not run inside this
     greenlet's transaction, under its timeouts, or hold up its save."""
+    if asyncio._get_running_loop() is not None:
+        return  # async code: its events run at the end of its request (or at clear_queue())
     hub = get_hub_if_exists()
     if hub is not None and getcurrent() is not hub:
         gevent.sleep(0)
@@ -321,15 +459,16 @@ def drain_at_exit() -> None:
     for, so the hub finishes it; if it cannot (the hub has nothing else to do), its queue
     is taken over.
     """
-    progressed = True
-    while progressed:
-        progressed = False
-        with _lock:
-            queues = list(_queues)
-        for queue in queues:
-            if queue.items or queue.lock.locked():
-                drained, _error = _drain(queue, False, exiting=True)
-                progressed = progressed or drained
+    with exiting():
+        progressed = True
+        while progressed:
+            progressed = False
+            with _lock:
+                queues = list(_queues)
+            for queue in queues:
+                if queue.items or queue.lock.locked():
+                    drained, _error = _drain(queue, False, exiting=True)
+                    progressed = progressed or drained
 
 
 def register_process_hooks() -> None:
@@ -345,6 +484,24 @@ def register_process_hooks() -> None:
     os.register_at_fork(after_in_child=_forget_inherited)
 
 
+def exit_on_sigterm() -> bool:
+    """Make SIGTERM a normal exit (``SystemExit(143)``), so that the exit drain runs, when
+    Python's default action (die at once, skipping atexit) is in place: uvicorn, after its
+    graceful shutdown, restores the handler it found and raises SIGTERM again. A server
+    or worker that handles SIGTERM itself (gunicorn, Celery) installs its own over it, or
+    already has. Only from the main thread (at ``ready()``); returns whether it was set."""
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return False
+    signal.signal(signal.SIGTERM, _exit_normally)
+    return True
+
+
+def _exit_normally(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def _forget_inherited() -> None:
     """In a forked child (gunicorn --preload): the events queued before the fork are the
     parent's to run, not one more time in every child."""
@@ -354,6 +511,6 @@ def _forget_inherited() -> None:
         queue.items.clear()
         queue.lock = _allocate_lock()
         queue.drainer, queue.drainer_thread, queue.stranded, queue.done = None, 0, False, None
-        queue.worker = queue.hub = queue.schedule = None
+        queue.worker = queue.hub = queue.schedule = queue.wake = None
         queue.idle = True
     _orphans.clear()
