@@ -126,6 +126,20 @@ def test_an_async_queued_handler_runs_to_completion_in_the_worker(worker: Worker
     assert (run.event, run.pid) == ("hello", worker.process.pid)
 
 
+def test_a_queued_typed_model_event_runs_in_the_worker(worker: Worker) -> None:
+    customer = Customer.objects.create(name="ada")
+    worker.wait_for("the created task", lambda: statuses() == ["SUCCESSFUL"])
+    customer.name = "ada lovelace"
+    customer.save()
+    runs = HandlerRun.objects.filter(handler="customer.updated")
+    worker.wait_for("the updated task", runs.exists)
+    run = runs.get()
+    assert (run.event, run.detail) == (
+        "events::db::tests::testapp::models::Customer::updated",
+        "ada lovelace default False {}",
+    )
+
+
 def test_after_commit_enqueues_only_when_the_transaction_commits(worker: Worker) -> None:
     with transaction.atomic():
         dispatcher.dispatch("worker::mail::rolled-back", 1)

@@ -19,6 +19,7 @@ from ._legacy import (
     SignalToEvent,
     dispatch,
 )
+from ._model_events import Created, Creating, Deleted, Deleting, ModelEvent, Updated, Updating
 from ._models import ModelObserver, changes, model_event_name, observe_model, observes
 from ._options import HandlerOptions
 from ._signals import signal_to_event
@@ -26,12 +27,19 @@ from .exceptions import InvalidPattern, PayloadError
 
 __all__ = [
     # modern
+    "Created",
+    "Creating",
+    "Deleted",
+    "Deleting",
     "Event",
     "EventDispatcher",
     "HandlerOptions",
     "InvalidPattern",
+    "ModelEvent",
     "ModelObserver",
     "PayloadError",
+    "Updated",
+    "Updating",
     "changes",
     "dispatcher",
     "model_event_name",

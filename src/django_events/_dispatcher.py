@@ -248,6 +248,11 @@ class EventDispatcher(_LegacyNames):
                     "dispatch() of an instance of the Event base class: subclass Event, "
                     "as in class OrderPaid(Event): ..."
                 )
+            if type(event)._handler_adapter is not None:
+                raise TypeError(
+                    f"{type(event).__qualname__} is dispatched by the model's saves and deletes, "
+                    "not by code: save the instance, or dispatch an Event class of your own"
+                )
             name, route, _steps = self._table.class_route(type(event))
             return name, (event,), route, False
         if isinstance(event, str):

@@ -102,6 +102,10 @@ class Event(_LegacyNames, metaclass=_EventMeta):
     _own_name: ClassVar[bool] = False
     #: A name set the legacy way (``Name = "..."``) is shared by subclasses, as in the original.
     _shared_name: ClassVar[bool] = False
+    #: For events that code cannot dispatch itself (model events: a save dispatches their
+    #: name with the instance): wraps a handler ``h(event)`` into ``call(name, *args)``,
+    #: which builds the event from what the dispatch carries.
+    _handler_adapter: ClassVar[Callable[[Callable[..., object]], Callable[..., object]] | None] = None
 
     def __init_subclass__(cls, *, frozen: bool | None = None, **kwargs: Any) -> None:
         if kwargs:

@@ -267,9 +267,10 @@ def _live_changes(instance: Model, update_fields: Iterable[str] | None = None) -
 
 
 class _Save(Context):
-    """The Context of one model event: the instance and that save's changes."""
+    """The Context of one model event: the instance, whether the save is raw (fixtures),
+    and that save's changes."""
 
-    __slots__ = ("changes", "instance", "update_fields")
+    __slots__ = ("changes", "instance", "raw", "update_fields")
 
     def __init__(
         self,
@@ -277,22 +278,24 @@ class _Save(Context):
         instance: Model,
         changes: dict[str, tuple[Any, Any]] | None,
         update_fields: Iterable[str] | None = None,
+        raw: bool = False,
     ) -> None:
         super().__init__(database)
         self.instance = instance
         self.changes = changes  # None: not saved yet (or not tracked), compare live
         self.update_fields = update_fields
+        self.raw = raw
 
     @classmethod
     def pending(
-        cls, database: str, instance: Model, update_fields: Iterable[str] | None, made: list[_Save]
+        cls, database: str, instance: Model, update_fields: Iterable[str] | None, raw: bool, made: list[_Save]
     ) -> _Save:
         """An updating event's: it compares live until post_save gives it the save's diff,
         for handlers that run later (after the commit, or queued behind the current event).
         Made once per save (``made``), whatever the number of dispatchers; kept on a stack,
         as an updating handler may save the same instance again."""
         if not made:
-            made.append(cls(database, instance, None, update_fields))
+            made.append(cls(database, instance, None, update_fields, raw))
             instance.__dict__.setdefault(_PENDING, []).append(made[0])
         return made[0]
 
@@ -335,21 +338,27 @@ def _snapshot(sender: type[Model], instance: Model, **kwargs: Any) -> None:
 
 
 def _pre_save(
-    sender: type[Model], instance: Model, using: str, update_fields: Iterable[str] | None, **kwargs: Any
+    sender: type[Model],
+    instance: Model,
+    raw: bool,
+    using: str,
+    update_fields: Iterable[str] | None,
+    **kwargs: Any,
 ) -> None:
     if instance._state.adding:
         # A snapshot of what a new instance was built with compares with no row: Django may
         # still UPDATE an existing one (a primary key given), whose old values are unknown.
         instance.__dict__.pop(_SNAPSHOT, None)
-        _emit(sender, "creating", instance, _Save, (using, instance, {}))
+        _emit(sender, "creating", instance, _Save, (using, instance, {}, None, raw))
     else:
-        _emit(sender, "updating", instance, _Save.pending, (using, instance, update_fields, []))
+        _emit(sender, "updating", instance, _Save.pending, (using, instance, update_fields, raw, []))
 
 
 def _post_save(
     sender: type[Model],
     instance: Model,
     created: bool,
+    raw: bool,
     using: str,
     update_fields: Iterable[str] | None,
     **kwargs: Any,
@@ -371,7 +380,7 @@ def _post_save(
     pending: list[_Save] | None = loaded.get(_PENDING)
     if pending:
         pending.pop().changes = changed
-    _emit(sender, "created" if created else "updated", instance, _Save, (using, instance, changed))
+    _emit(sender, "created" if created else "updated", instance, _Save, (using, instance, changed, None, raw))
 
 
 def _pre_delete(sender: type[Model], instance: Model, using: str, **kwargs: Any) -> None:

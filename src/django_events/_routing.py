@@ -103,6 +103,8 @@ class Registration:
     options: Options = IMMEDIATE
     #: ``async def``: awaited by ``adispatch``; ``call`` runs it to completion elsewhere.
     is_async: bool = False
+    #: What ``adispatch`` awaits for an async handler (the handler, or its model-event adapter).
+    acall: Callable[..., object] | None = None
 
     @classmethod
     def create(cls, target: object, handler: object, options: Options = IMMEDIATE) -> Registration:
@@ -111,12 +113,16 @@ class Registration:
         label = handler_label(function)
         if options.delivery is not None:
             options.delivery.check_handler(function, label)
-        awaited = is_async(function)
-        call = blocking(function, label) if awaited else function  # type: ignore[arg-type]
         if isinstance(checked, str):
             match: Callable[[str], object] = re.compile(checked).fullmatch
-            return cls(checked, function, False, label, match, call, options, awaited)
-        return cls(checked, function, True, label, functools.partial(_named, checked), call, options, awaited)
+            shaped, takes_event = function, False
+        else:
+            match = functools.partial(_named, checked)
+            adapter = checked._handler_adapter  # (model events: built from the save's dispatch)
+            shaped, takes_event = (function, True) if adapter is None else (adapter(function), False)
+        awaited = is_async(shaped)
+        call = blocking(shaped, label) if awaited else shaped  # type: ignore[arg-type]
+        return cls(checked, function, takes_event, label, match, call, options, awaited, shaped)
 
     @property
     def after_commit(self) -> bool:
@@ -153,9 +159,12 @@ class Registration:
 
     def fits(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
         """Whether a dispatch with these arguments can reach this handler (a typed one needs
-        exactly one instance of its Event class)."""
+        exactly one instance of its Event class, a model event's one instance of its model)."""
         target = self.target
-        return isinstance(target, str) or (len(args) == 1 and not kwargs and isinstance(args[0], target))
+        if isinstance(target, str):
+            return True
+        carried = target if target._handler_adapter is None else target.model  # type: ignore[attr-defined]
+        return len(args) == 1 and not kwargs and isinstance(args[0], carried)
 
 
 def _named(cls: type[Event], name: str) -> bool:
@@ -188,8 +197,15 @@ class Route:
         #: Every registration, in the order they run: immediate, after the commit, queued.
         self.registrations = tuple(sorted(registrations, key=_run_order))
         self.immediate: tuple[Step, ...] = tuple(map(_step, groups.get(None, ())))
-        #: The Event classes of the typed registrations: a name dispatch must carry an instance.
-        self.typed = tuple(dict.fromkeys(r.target for r in registrations if isinstance(r.target, type)))
+        #: The Event classes of the typed registrations: a name dispatch must carry an instance
+        #: (not of model events, whose name a save dispatches with the model instance).
+        self.typed = tuple(
+            dict.fromkeys(
+                r.target
+                for r in registrations
+                if isinstance(r.target, type) and r.target._handler_adapter is None
+            )
+        )
         #: The one Event class the typed immediate handlers take, if there is exactly one.
         self.event_type: type[Event] | None = self.typed[0] if len(self.typed) == 1 else None
         #: The immediate handlers when none is typed: what any delivery of the name runs.

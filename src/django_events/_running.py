@@ -156,7 +156,7 @@ _in_sync_thread = sync_to_async(run)
 def _awaitable(
     registration: Registration, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Awaitable[object]:
-    handler: Callable[..., Awaitable[object]] = registration.handler  # type: ignore[assignment]
+    handler: Callable[..., Awaitable[object]] = registration.acall  # type: ignore[assignment]
     if registration.takes_event:
         return handler(args[0])
     return handler(name, *args, **kwargs)

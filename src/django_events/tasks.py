@@ -92,7 +92,7 @@ def _checked(registration: Registration, payload: dict[str, Any]) -> tuple[tuple
     """The decoded arguments; a typed handler gets only an instance of its own Event class."""
     args, kwargs = decode(payload)
     target = registration.target
-    if not isinstance(target, str) and not (len(args) == 1 and not kwargs and isinstance(args[0], target)):
+    if not isinstance(target, str) and not registration.fits(args, kwargs):
         raise RefusedTask(
             f"refused a task for handler {registration.label}: it takes {target.__qualname__}, "
             f"the task carries args={args!r} kwargs={kwargs!r}"

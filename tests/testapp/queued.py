@@ -18,6 +18,7 @@ from django_events import (
     EventDispatcher,
     EventListener,
     ModelObserver,
+    Updated,
     dispatcher,
     observe_model,
     observes,
@@ -134,6 +135,12 @@ async def greet(event: Greeted) -> None:
     await HandlerRun.objects.acreate(handler="greet", event=event.key)
 
 
+def customer_renamed(event: Updated[Customer]) -> None:
+    """A queued typed model event: the worker loads the instance again; no changes there."""
+    detail = f"{event.instance.name} {event.using} {event.raw} {event.changes}"
+    HandlerRun.objects.create(handler="customer.updated", event=event.event_name, detail=detail)
+
+
 def register(target: EventDispatcher = dispatcher) -> None:
     observe_model(Customer, dispatcher=target)
     target.register(Paid, record_paid, queue=True, priority=10)
@@ -143,4 +150,5 @@ def register(target: EventDispatcher = dispatcher) -> None:
     target.register(r"events::db::tests::testapp::models::Customer::created", customer_created, queue=True)
     target.register(Relayed, relay, queue=True)
     target.register(Greeted, greet, queue=True)
+    target.register(Updated[Customer], customer_renamed, queue=True)
     target.register("worker::relayed", record_relayed)  # in-process, in the worker

@@ -8,14 +8,18 @@ from django.db.models.signals import post_save
 from typing_extensions import assert_type
 
 from django_events import (
+    Created,
+    Deleted,
     Event,
     ModelObserver,
     Observer,
     RegisterSignalsFor,
     SignalToEvent,
+    Updated,
     changes,
     observe_model,
     observes,
+    on,
     signal_to_event,
 )
 from tests.testapp.models import Customer, Order
@@ -80,3 +84,30 @@ SignalToEvent(post_save, hook=lambda sender, **kwargs: "saved")
 SignalToEvent(post_save, event=42)  # type: ignore[arg-type]
 SignalToEvent(post_save, hook=lambda sender, **kwargs: 42)  # legacy: str(42) is the name
 signal_to_event(post_save, hook=lambda sender, **kwargs: 42)  # type: ignore[arg-type]
+
+
+# -- typed model events ---------------------------------------------------------------------------
+
+
+@on(Created[Order])
+def order_created(event: Created[Order]) -> None:
+    assert_type(event.instance, Order)
+    assert_type(event.using, str)
+    assert_type(event.raw, bool)
+    event.changes  # type: ignore[attr-defined]
+
+
+@on(Updated[Order])
+async def order_updated(event: Updated[Order]) -> None:
+    assert_type(event.changes, dict[str, tuple[Any, Any]])
+
+
+@on(Created[Order])  # type: ignore[arg-type]
+def customer_handler(event: Created[Customer]) -> None: ...
+
+
+@on(Created[Order], Deleted[Order])
+def created_or_deleted(event: Created[Order] | Deleted[Order]) -> None: ...
+
+
+not_a_model: Created[int]  # type: ignore[type-var]
