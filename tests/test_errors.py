@@ -20,6 +20,7 @@ from django.dispatch import Signal
 from django.test import override_settings
 
 from django_events import (
+    Created,
     Event,
     EventDispatcher,
     EventListener,
@@ -42,7 +43,7 @@ from django_events import (
 from django_events.checks import check_settings
 from django_events.testing import assert_dispatched, capture_events, expect, fake_events, mocks_dispatch
 from tests.conftest import Recorder
-from tests.testapp.models import Customer, Order, Timestamped, Unobserved
+from tests.testapp.models import Customer, Order, PriorityOrder, Timestamped, Unobserved
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -487,6 +488,33 @@ CASES = [
         lambda d: observes(Unobserved, after_commit=_any(1)),
         TypeError,
         "after_commit must be True or False, got 1 (int)",
+    ),
+    Case(
+        "Created[PriorityOrder]",
+        lambda d: Created[PriorityOrder],
+        TypeError,
+        "Created[PriorityOrder]: PriorityOrder is a proxy, whose saves emit the events of Order; "
+        "use Created[Order]",
+    ),
+    Case(
+        "Created[Timestamped]",
+        lambda d: Created.__class_getitem__(Timestamped),
+        TypeError,
+        "Created[Timestamped]: Timestamped is abstract and is never saved; use Created[...] of its "
+        "concrete subclasses",
+    ),
+    Case(
+        'Created(instance=order, using="default", raw=False)',
+        lambda d: Created(instance=Order(), using="default", raw=False),
+        TypeError,
+        "Created is generic: name its model, as in Created[Order]",
+    ),
+    Case(
+        "d.dispatch(Created[Order](...))",
+        lambda d: d.dispatch(Created[Order](instance=Order(), using="default", raw=False)),
+        TypeError,
+        "Created[Order] is dispatched by the model's saves and deletes, not by code: save the "
+        "instance, or dispatch an Event class of your own",
     ),
     Case(
         "observes(Unobserved)(42)",

@@ -125,8 +125,13 @@ class Deleted(ModelEvent[_M]):
 
 def _parameterized(cls: type[ModelEvent[Any]], model: object) -> type[ModelEvent[Any]]:
     """``Created[Order]``: a subclass named after the model's event, made once."""
-    if not (isinstance(model, type) and issubclass(model, Model)) or model._meta.abstract:
+    if not (isinstance(model, type) and issubclass(model, Model)):
         raise TypeError(f"{cls.__qualname__}[...] takes a concrete Django model class, got {describe(model)}")
+    if model._meta.abstract:
+        raise TypeError(
+            f"{cls.__qualname__}[{model.__qualname__}]: {model.__qualname__} is abstract and is never "
+            f"saved; use {cls.__qualname__}[...] of its concrete subclasses"
+        )
     if model._meta.proxy:
         concrete = model._meta.concrete_model
         assert concrete is not None
