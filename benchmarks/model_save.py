@@ -1,6 +1,7 @@
 """Scenario 6: saves of observed models against saves with one plain post_save receiver.
 
-All models have the same fields in the same in-memory SQLite database.
+All models have the same fields in the same in-memory SQLite database. Scenario 11 loads
+rows; scenario 13 inserts 1,000 rows with ``bulk_create``.
 6a: an update of a model observed for ``updated``, in sync mode.
 6b and 6c: inserts (``objects.create``) of a model whose observer defines ``creating`` and
 ``created``, in sync mode and in gevent mode (where each model event gives the hub a turn
@@ -15,7 +16,7 @@ from typing import Any
 from django.db import connection, models
 from django.db.models.signals import post_save, pre_save
 
-from django_events import EventDispatcher, observes
+from django_events import BulkCreated, BulkEventsManager, EventDispatcher, dispatcher, observes
 
 from ._harness import Case, Counter, Target, ratio
 
@@ -75,6 +76,70 @@ def loading() -> tuple[tuple[str, list[Case]], Callable[[], list[str]]]:
         ]
 
     return ("11 loading rows with a JSONField, per row", cases), notes
+
+
+def bulk() -> tuple[tuple[str, list[Case]], Callable[[], list[Target]]]:
+    """Scenario 13: ``bulk_create`` of 1,000 rows of a model opted in to bulk events
+    (BulkEventsManager) with one ``BulkCreated`` handler, against a plain ``bulk_create``
+    of the same rows on a model with Django's own manager."""
+    fields: dict[str, models.Field[Any, Any]] = {"data": models.JSONField(default=dict)}
+    plain = _model("BulkPlain", **fields)
+    opted = type(
+        "BulkOpted",
+        (models.Model,),
+        {
+            "name": models.CharField(max_length=100),
+            "status": models.CharField(max_length=20, default="new"),
+            "total": models.IntegerField(default=0),
+            "data": models.JSONField(default=dict),
+            "objects": BulkEventsManager(),
+            "__module__": __name__,
+            "Meta": type("Meta", (), {"app_label": "django_events"}),
+        },
+    )
+    with connection.schema_editor() as editor:
+        for model in (plain, opted):
+            editor.create_model(model)
+    counter, plain_counter = Counter(), Counter()
+
+    def handler(event: object) -> None:
+        counter.calls += 1
+
+    dispatcher.register(BulkCreated[opted], handler)  # type: ignore[valid-type]
+
+    def insert(model: type[models.Model], counted: Counter | None) -> None:
+        rows = [model(name=f"r{i}", data={"i": i}) for i in range(ROWS)]
+        model._default_manager.bulk_create(rows)
+        model._default_manager.all().delete()  # the table stays small: every run inserts anew
+        if counted is not None:
+            counted.calls += 1
+
+    stmt = "insert(M, c)"
+    plain_case = Case(
+        f"bulk_create of {ROWS:,} rows, Django's manager",
+        stmt,
+        {"insert": insert, "M": plain, "c": plain_counter},
+        plain_counter,
+        1,
+        ops_per_run=ROWS,
+        slower=400,
+    )
+    opted_case = Case(
+        f"bulk_create of {ROWS:,} rows, opted in, one BulkCreated handler",
+        stmt,
+        {"insert": insert, "M": opted, "c": None},
+        counter,
+        1,
+        ops_per_run=ROWS,
+        slower=400,
+    )
+
+    def targets() -> list[Target]:
+        value = ratio(opted_case, plain_case)
+        return [Target("13", "bulk_create, opted in / plain, 1,000 rows", value, 1.10)]
+
+    heading = f"13 bulk_create of {ROWS:,} rows on SQLite in memory, per row"
+    return (heading, [plain_case, opted_case]), targets
 
 
 def _receiver(counter: Counter) -> Callable[..., None]:

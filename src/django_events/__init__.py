@@ -7,6 +7,15 @@ modern one, so that a project migrates by changing ``from events import`` to
 
 from __future__ import annotations
 
+from ._bulk import (
+    BulkCreated,
+    BulkEvent,
+    BulkEventsManager,
+    BulkEventsQuerySet,
+    BulkUpdated,
+    QuerySetDeleted,
+    QuerySetUpdated,
+)
 from ._decorators import off, on
 from ._dispatcher import EventDispatcher, dispatcher
 from ._events import Event, path_from_class
@@ -27,6 +36,11 @@ from .exceptions import InvalidPattern, PayloadError
 
 __all__ = [
     # modern
+    "BulkCreated",
+    "BulkEvent",
+    "BulkEventsManager",
+    "BulkEventsQuerySet",
+    "BulkUpdated",
     "Created",
     "Creating",
     "Deleted",
@@ -38,6 +52,8 @@ __all__ = [
     "ModelEvent",
     "ModelObserver",
     "PayloadError",
+    "QuerySetDeleted",
+    "QuerySetUpdated",
     "Updated",
     "Updating",
     "changes",

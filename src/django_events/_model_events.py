@@ -29,45 +29,75 @@ from .exceptions import describe
 if TYPE_CHECKING:
     from ._routing import HandlerTable, Registration
 
-__all__ = ["Created", "Creating", "Deleted", "Deleting", "ModelEvent", "Updated", "Updating"]
+__all__ = ["Created", "Creating", "Deleted", "Deleting", "ModelEvent", "ProducedEvent", "Updated", "Updating"]
 
 _M = TypeVar("_M", bound=Model)
 
 _lock = threading.Lock()
 #: ``(event class, model) -> Created[Model]``: one class per pair, made on first use.
-_made: dict[tuple[type, type[Model]], type[ModelEvent[Any]]] = {}
+_made: dict[tuple[type, type[Model]], type[ProducedEvent[Any]]] = {}
 
 
-class ModelEvent(Event, Generic[_M]):
-    """What the typed model events have: the instance, the database alias of the save or
-    delete, and whether it was raw (``loaddata``). Subscribe to ``Created[Order]`` and the
-    others; a save dispatches them (code cannot: ``dispatch()`` of one is a TypeError)."""
+class ProducedEvent(Event, Generic[_M]):
+    """A typed event that a model's operations dispatch (saves, deletes, bulk calls), never
+    code: ``Created[Order]`` is a subclass made once per model, named after the model's
+    event, whose handlers get an event built from what the operation dispatched."""
 
     #: The model of a parameterized class (``Created[Order].model is Order``).
     model: ClassVar[type[Model]]
     #: The action its name ends with.
+    action: ClassVar[str]
+
+    def __post_init__(self) -> None:
+        if "model" not in type(self).__dict__:
+            name = type(self).__qualname__
+            raise TypeError(f"{name} is generic: name its model, as in {name}[Order]")
+
+    def __class_getitem__(cls, model: Any) -> Any:
+        if isinstance(model, TypeVar) or "action" not in cls.__dict__:
+            return super().__class_getitem__(model)  # type: ignore[misc]  # typing's own
+        return _parameterized(cls, model)
+
+    @classmethod
+    def _event_name(cls, model: type[Model]) -> str:
+        """The name the operation dispatches for ``model``."""
+        raise NotImplementedError
+
+    @classmethod
+    def _dispatch_fits(cls, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        """Whether a dispatch of its name carries what the operation dispatches."""
+        raise NotImplementedError
+
+    @classmethod
+    def _from_dispatch(cls, *args: Any, **kwargs: Any) -> ProducedEvent[Any]:
+        """The event, from what the operation dispatched (after the name)."""
+        raise NotImplementedError
+
+
+class ModelEvent(ProducedEvent[_M]):
+    """What the typed model events have: the instance, the database alias of the save or
+    delete, and whether it was raw (``loaddata``). Subscribe to ``Created[Order]`` and the
+    others; a save dispatches them (code cannot: ``dispatch()`` of one is a TypeError)."""
+
     action: ClassVar[Action]
 
     instance: _M
     using: str
     raw: bool
 
-    def __post_init__(self) -> None:
-        if "model" not in type(self).__dict__:
-            raise TypeError(
-                f"{type(self).__qualname__} is generic: name its model, as in "
-                f"{type(self).__qualname__}[Order]"
-            )
-
-    def __class_getitem__(cls, model: Any) -> Any:
-        if isinstance(model, TypeVar) or cls is ModelEvent or "action" not in cls.__dict__:
-            return super().__class_getitem__(model)  # type: ignore[misc]  # typing's own
-        return _parameterized(cls, model)
+    @classmethod
+    def _event_name(cls, model: type[Model]) -> str:
+        return model_event_name(model, cls.action)
 
     @classmethod
-    def _from_dispatch(cls, instance: Any) -> ModelEvent[Any]:
+    def _dispatch_fits(cls, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        return len(args) == 1 and not kwargs and isinstance(args[0], cls.model)
+
+    @classmethod
+    def _from_dispatch(cls, *args: Any, **kwargs: Any) -> ModelEvent[Any]:
         """The event of the save (or delete) being delivered; in a task worker, where the
         instance was loaded again, its database and no changes."""
+        (instance,) = args
         save = current_context.get()
         if isinstance(save, Save) and save.instance is instance:
             using, raw = save.database or DEFAULT_DB_ALIAS, save.raw
@@ -123,30 +153,31 @@ class Deleted(ModelEvent[_M]):
     action = "deleted"
 
 
-def _parameterized(cls: type[ModelEvent[Any]], model: object) -> type[ModelEvent[Any]]:
+def _parameterized(cls: type[ProducedEvent[Any]], model: object) -> type[ProducedEvent[Any]]:
     """``Created[Order]``: a subclass named after the model's event, made once."""
+    name = cls.__qualname__
     if not (isinstance(model, type) and issubclass(model, Model)):
-        raise TypeError(f"{cls.__qualname__}[...] takes a concrete Django model class, got {describe(model)}")
+        raise TypeError(f"{name}[...] takes a concrete Django model class, got {describe(model)}")
     if model._meta.abstract:
         raise TypeError(
-            f"{cls.__qualname__}[{model.__qualname__}]: {model.__qualname__} is abstract and is never "
-            f"saved; use {cls.__qualname__}[...] of its concrete subclasses"
+            f"{name}[{model.__qualname__}]: {model.__qualname__} is abstract and is never "
+            f"saved; use {name}[...] of its concrete subclasses"
         )
     if model._meta.proxy:
         concrete = model._meta.concrete_model
         assert concrete is not None
         raise TypeError(
-            f"{cls.__qualname__}[{model.__qualname__}]: {model.__qualname__} is a proxy, whose saves "
-            f"emit the events of {concrete.__qualname__}; use {cls.__qualname__}[{concrete.__qualname__}]"
+            f"{name}[{model.__qualname__}]: {model.__qualname__} is a proxy, whose saves "
+            f"emit the events of {concrete.__qualname__}; use {name}[{concrete.__qualname__}]"
         )
     with _lock:
         made = _made.get((cls, model))
         if made is None:
-            qualname = f"{cls.__qualname__}[{model.__qualname__}]"
+            qualname = f"{name}[{model.__qualname__}]"
             namespace = {
                 "__module__": cls.__module__,
                 "__qualname__": qualname,
-                "event_name": model_event_name(model, cls.action),
+                "event_name": cls._event_name(model),
                 "model": model,
             }
             made = _made[(cls, model)] = type(qualname, (cls,), namespace)
@@ -154,18 +185,18 @@ def _parameterized(cls: type[ModelEvent[Any]], model: object) -> type[ModelEvent
     return made
 
 
-def _adapter_for(cls: type[ModelEvent[Any]]) -> Callable[[Callable[..., object]], Callable[..., object]]:
+def _adapter_for(cls: type[ProducedEvent[Any]]) -> Callable[[Callable[..., object]], Callable[..., object]]:
     def adapt(handler: Callable[..., Any]) -> Callable[..., object]:
-        """``handler(event)`` as the save's dispatch calls it: ``(name, instance)``."""
+        """``handler(event)`` as the operation's dispatch calls it: ``(name, *args, **kwargs)``."""
         if is_async(handler):
 
-            async def ahandler(name: str, instance: Model) -> object:
-                return await handler(cls._from_dispatch(instance))
+            async def ahandler(name: str, *args: Any, **kwargs: Any) -> object:
+                return await handler(cls._from_dispatch(*args, **kwargs))
 
             return ahandler
 
-        def call(name: str, instance: Model) -> object:
-            return handler(cls._from_dispatch(instance))
+        def call(name: str, *args: Any, **kwargs: Any) -> object:
+            return handler(cls._from_dispatch(*args, **kwargs))
 
         return call
 

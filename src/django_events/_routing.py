@@ -159,12 +159,13 @@ class Registration:
 
     def fits(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
         """Whether a dispatch with these arguments can reach this handler (a typed one needs
-        exactly one instance of its Event class, a model event's one instance of its model)."""
+        exactly one instance of its Event class; a model event what a save dispatches)."""
         target = self.target
         if isinstance(target, str):
             return True
-        carried = target if target._handler_adapter is None else target.model  # type: ignore[attr-defined]
-        return len(args) == 1 and not kwargs and isinstance(args[0], carried)
+        if target._handler_adapter is not None:  # model and bulk events: what their producer sends
+            return bool(target._dispatch_fits(args, kwargs))  # type: ignore[attr-defined]
+        return len(args) == 1 and not kwargs and isinstance(args[0], target)
 
 
 def _named(cls: type[Event], name: str) -> bool:

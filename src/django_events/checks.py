@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 
 from . import conf
+from ._bulk import BULK_ACTIONS, BulkEvent, bulk_event_name, opted_in
 from ._live import live_registrations
 from ._models import ACTIONS, QUEUEABLE_ACTIONS, model_event_name, observer_app_problems
 
@@ -23,6 +24,7 @@ else:  # pragma: no cover - Python 3.10
 
 __all__ = [
     "check_after_commit_aliases",
+    "check_bulk_events",
     "check_costly_patterns",
     "check_observers",
     "check_queued_handlers",
@@ -140,6 +142,36 @@ def check_queued_model_events(
                 )
             )
     return messages
+
+
+@register()
+def check_bulk_events(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """``django_events.W002``: a handler of a model's bulk events, for a model whose managers
+    do not make BulkEventsQuerySets (so nothing ever dispatches them)."""
+    registrations = [
+        r
+        for r in live_registrations()
+        if (isinstance(r.target, type) and issubclass(r.target, BulkEvent))
+        or (isinstance(r.target, str) and any(action in r.target for action in BULK_ACTIONS))
+    ]
+    found: list[CheckMessage] = []
+    for model in apps.get_models():
+        if opted_in(model):
+            continue
+        names = [bulk_event_name(model, action) for action in BULK_ACTIONS]
+        for registration in registrations:
+            if any(registration.matches(name) for name in names):
+                found.append(
+                    Warning(
+                        f"handler {registration.label} listens to bulk events of {model._meta.label}, "
+                        "whose bulk operations dispatch none: its managers make no BulkEventsQuerySet.",
+                        hint=f"Give {model.__qualname__} objects = BulkEventsManager() (from django_events), "
+                        "or mix BulkEventsQuerySet into its QuerySet.",
+                        obj=model,
+                        id="django_events.W002",
+                    )
+                )
+    return found
 
 
 @register()

@@ -7,6 +7,8 @@ import uuid
 
 from django.db import models
 
+from django_events import BulkEventsManager
+
 
 class Customer(models.Model):
     name = models.CharField(max_length=100)
@@ -76,3 +78,20 @@ class Shipment(models.Model):
     """Observed by a queued observer (tests/testapp/queued.py) only."""
 
     code = models.CharField(max_length=20)
+
+
+class Item(models.Model):
+    """Opted in to bulk events: its bulk operations dispatch one batch event per call."""
+
+    sku = models.CharField(max_length=20)
+    quantity = models.IntegerField(default=0)
+    data = models.JSONField(default=dict)
+
+    objects = BulkEventsManager()
+
+
+class BulkItem(Item):
+    """A proxy of Item: its bulk operations are Item's."""
+
+    class Meta:
+        proxy = True

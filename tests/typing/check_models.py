@@ -8,11 +8,14 @@ from django.db.models.signals import post_save
 from typing_extensions import assert_type
 
 from django_events import (
+    BulkCreated,
+    BulkUpdated,
     Created,
     Deleted,
     Event,
     ModelObserver,
     Observer,
+    QuerySetUpdated,
     RegisterSignalsFor,
     SignalToEvent,
     Updated,
@@ -111,3 +114,22 @@ def created_or_deleted(event: Created[Order] | Deleted[Order]) -> None: ...
 
 
 not_a_model: Created[int]  # type: ignore[type-var]
+
+
+# -- bulk events ----------------------------------------------------------------------------------
+
+
+@on(BulkCreated[Order])
+def orders_created(event: BulkCreated[Order]) -> None:
+    assert_type(event.instances, list[Order])
+    assert_type(event.using, str)
+
+
+@on(QuerySetUpdated[Order])
+def orders_updated(event: QuerySetUpdated[Order]) -> None:
+    assert_type(event.pks, list[Any])
+    assert_type(event.values, dict[str, Any])
+
+
+@on(BulkUpdated[Order])  # type: ignore[arg-type]
+def wrong_model(event: BulkUpdated[Customer]) -> None: ...

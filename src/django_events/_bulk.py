@@ -1,0 +1,178 @@
+"""Bulk events: one batch event per ``bulk_create``, ``bulk_update``, ``QuerySet.update()``
+and ``QuerySet.delete()`` call, for models that opt in with ``BulkEventsQuerySet``.
+
+Django sends no model signal for bulk operations (and this library never monkey-patches),
+so a model opts in through its manager: ``objects = BulkEventsManager()``, or a QuerySet of
+its own that mixes ``BulkEventsQuerySet`` in. Each call dispatches one event, never one
+per row, to every dispatcher where something listens to it:
+
+============================  =======================================================
+name (``...::Order::<action>``)  string handlers get / typed event
+============================  =======================================================
+``bulk_created``              ``(name, instances, using=alias)`` / ``BulkCreated[Order]``
+``bulk_updated``              ``(name, instances, fields, using=alias)`` / ``BulkUpdated[Order]``
+``queryset_updated``          ``(name, pks, values, using=alias)`` / ``QuerySetUpdated[Order]``
+``queryset_deleted``          ``(name, pks, using=alias)`` / ``QuerySetDeleted[Order]``
+============================  =======================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Final, TypeVar
+
+from django.db import models, transaction
+
+from ._dispatcher import live_dispatchers
+from ._events import path_from_class
+from ._model_events import ProducedEvent
+
+__all__ = [
+    "BULK_ACTIONS",
+    "BulkCreated",
+    "BulkEvent",
+    "BulkEventsManager",
+    "BulkEventsQuerySet",
+    "BulkUpdated",
+    "QuerySetDeleted",
+    "QuerySetUpdated",
+    "bulk_event_name",
+    "opted_in",
+]
+
+_M = TypeVar("_M", bound=models.Model)
+
+BULK_ACTIONS: Final = ("bulk_created", "bulk_updated", "queryset_updated", "queryset_deleted")
+
+
+def bulk_event_name(model: type[models.Model], action: str) -> str:
+    """``events::db::<module with ::>::<Model>::<action>`` of a bulk action."""
+    if action not in BULK_ACTIONS:
+        raise ValueError(f"action must be one of {', '.join(BULK_ACTIONS)}, got {action!r}")
+    return f"events::db::{path_from_class(model)}::{action}"
+
+
+def _send(model: type[models.Model], action: str, args: tuple[Any, ...], using: str) -> None:
+    """Dispatch one batch event to every dispatcher where something listens to it (a proxy's
+    are its concrete model's, as for saves)."""
+    name = bulk_event_name(model._meta.concrete_model or model, action)
+    for target in live_dispatchers():
+        if target.resolve(name):
+            target.dispatch(name, *args, using=using)
+
+
+def _listened(model: type[models.Model], action: str) -> bool:
+    name = bulk_event_name(model._meta.concrete_model or model, action)
+    return any(target.resolve(name) for target in live_dispatchers())
+
+
+class BulkEventsQuerySet(models.QuerySet[_M]):
+    """A QuerySet whose bulk operations dispatch batch events (mix it into your own)."""
+
+    def bulk_create(self, objs: Iterable[_M], *args: Any, **kwargs: Any) -> list[_M]:
+        created = super().bulk_create(objs, *args, **kwargs)
+        _send(self.model, "bulk_created", (list(created),), self.db)
+        return created
+
+    def bulk_update(self, objs: Iterable[_M], fields: Iterable[str], *args: Any, **kwargs: Any) -> int:
+        objs, fields = list(objs), list(fields)
+        updated = super().bulk_update(objs, fields, *args, **kwargs)
+        _send(self.model, "bulk_updated", (objs, fields), self.db)
+        return updated
+
+    def update(self, **kwargs: Any) -> int:
+        if not _listened(self.model, "queryset_updated"):
+            return super().update(**kwargs)
+        self._for_write = True
+        using = self.db
+        with transaction.atomic(using=using, savepoint=False):  # the rows read are the rows updated
+            pks = list(self.values_list("pk", flat=True))
+            updated = super().update(**kwargs)
+        _send(self.model, "queryset_updated", (pks, kwargs), using)
+        return updated
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        if not _listened(self.model, "queryset_deleted"):
+            return super().delete()
+        self._for_write = True
+        using = self.db
+        with transaction.atomic(using=using, savepoint=False):
+            pks = list(self.values_list("pk", flat=True))
+            deleted = super().delete()
+        _send(self.model, "queryset_deleted", (pks,), using)
+        return deleted
+
+    delete.alters_data = True  # type: ignore[attr-defined]
+    delete.queryset_only = True  # type: ignore[attr-defined]
+    update.alters_data = True  # type: ignore[attr-defined]
+
+
+class BulkEventsManager(models.Manager.from_queryset(BulkEventsQuerySet)):  # type: ignore[misc]
+    """``objects = BulkEventsManager()``: the model's bulk operations dispatch batch events."""
+
+
+def opted_in(model: type[models.Model]) -> bool:
+    """Whether one of the model's managers makes BulkEventsQuerySets."""
+    return any(isinstance(manager.get_queryset(), BulkEventsQuerySet) for manager in model._meta.managers)
+
+
+# -- typed bulk events -------------------------------------------------------------------------
+
+
+class BulkEvent(ProducedEvent[_M]):
+    """What the typed bulk events have: the database alias. Subscribe to
+    ``BulkCreated[Order]`` and the others; bulk operations dispatch them."""
+
+    using: str
+
+    @classmethod
+    def _event_name(cls, model: type[models.Model]) -> str:
+        return bulk_event_name(model, cls.action)
+
+    @classmethod
+    def _dispatch_fits(cls, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        return len(args) == len(_FIELDS[cls.action]) and set(kwargs) == {"using"}
+
+    @classmethod
+    def _from_dispatch(cls, *args: Any, **kwargs: Any) -> BulkEvent[Any]:
+        return cls(**dict(zip(_FIELDS[cls.action], args, strict=True)), **kwargs)
+
+
+class BulkCreated(BulkEvent[_M]):
+    """``bulk_create()``: the created instances (with primary keys where the database returns them)."""
+
+    action = "bulk_created"
+    instances: list[_M]
+
+
+class BulkUpdated(BulkEvent[_M]):
+    """``bulk_update()``: the instances and the names of the fields it wrote."""
+
+    action = "bulk_updated"
+    instances: list[_M]
+    fields: list[str]
+
+
+class QuerySetUpdated(BulkEvent[_M]):
+    """``QuerySet.update()``: the primary keys it matched (read in its transaction, before
+    the UPDATE) and the values it set (expressions such as ``F()`` as given)."""
+
+    action = "queryset_updated"
+    pks: list[Any]
+    values: dict[str, Any]
+
+
+class QuerySetDeleted(BulkEvent[_M]):
+    """``QuerySet.delete()``: the primary keys it deleted (Django's per-row delete signals,
+    and so ``deleting``/``deleted``, still come for the rows it loads)."""
+
+    action = "queryset_deleted"
+    pks: list[Any]
+
+
+_FIELDS: Final = {
+    "bulk_created": ("instances",),
+    "bulk_updated": ("instances", "fields"),
+    "queryset_updated": ("pks", "values"),
+    "queryset_deleted": ("pks",),
+}
