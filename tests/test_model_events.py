@@ -24,7 +24,7 @@ from django_events import (
     model_event_name,
     on,
 )
-from tests.testapp.models import Code, Customer, Order, PriorityOrder, Timestamped
+from tests.testapp.models import Customer, Note, Order, PriorityOrder, Timestamped
 
 pytestmark = pytest.mark.django_db
 
@@ -89,16 +89,21 @@ def test_each_action_and_its_fields(sync: EventDispatcher) -> None:
 
 
 def test_a_typed_handler_observes_its_model_and_tracks_its_changes(sync: EventDispatcher) -> None:
-    """Nothing else observes Code: registering Updated[Code] is enough."""
-    got: list[Updated[Code]] = []
-    assert Code not in _models._observed
-    Code.objects.create(code="c1", label="before")
-    sync.register(Updated[Code], got.append)
-    loaded = Code.objects.get(pk="c1")  # loaded after tracking began: snapshot taken
-    loaded.label = "after"
+    """Nothing else observes Note: registering Updated[Note] is enough."""
+    got: list[Updated[Note]] = []
+    assert Note not in _models._observed
+    Note.objects.create(text="before", tags=["a"])
+    sync.register(Updated[Note], got.append)
+    loaded = Note.objects.get()  # loaded after tracking began: snapshot taken
+    loaded.text = "after"
+    loaded.tags.append("b")  # an in-place edit of a mutable value
     loaded.save()
-    assert [e.changes for e in got] == [{"label": ("before", "after")}]
-    assert Code in _models._tracked
+    assert [e.changes for e in got] == [{"text": ("before", "after"), "tags": (["a"], ["a", "b"])}]
+    assert Note in _models._tracked
+    loaded.save()  # nothing changed since
+    assert got[-1].changes == {}
+    loaded.tags = [Decimal("1.5")]  # not what a JSONField loads: copied, not marshalled
+    assert changes(loaded) == {"tags": (["a", "b"], [Decimal("1.5")])}
 
 
 def test_raw_saves_are_visible(sync: EventDispatcher) -> None:

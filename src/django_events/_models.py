@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import functools
 import logging
+import marshal
 import re
 import weakref
 from collections.abc import Callable, Iterable
@@ -237,19 +238,49 @@ def _attnames(model: type[Model], update_fields: Iterable[str] | None = None) ->
     return [fields[name] for name in update_fields if name in fields]
 
 
+class _Frozen:
+    """A mutable value as it was (a JSONField's dict or list): its ``marshal`` bytes, about
+    ten times cheaper to take than a deep copy; thawed only when a save compares it."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
 def _values(instance: Model, attnames: Iterable[str]) -> dict[str, Any]:
-    """The loaded values of those fields (deferred ones are absent); mutable ones copied."""
+    """The loaded values of those fields (deferred ones are absent); mutable ones frozen
+    (or deep-copied, when they hold what ``marshal`` cannot write)."""
     loaded = instance.__dict__
     values = {}
     for attname in attnames:
         value = loaded.get(attname, _MISSING)
         if value is not _MISSING:
-            values[attname] = copy.deepcopy(value) if isinstance(value, _MUTABLE) else value
+            if isinstance(value, _MUTABLE):
+                try:
+                    value = _Frozen(marshal.dumps(value))
+                except ValueError:  # a subclass (OrderedDict), an object inside
+                    value = copy.deepcopy(value)
+            values[attname] = value
     return values
 
 
+def _thaw(value: Any) -> Any:
+    return marshal.loads(value.data) if type(value) is _Frozen else value
+
+
 def _diff(before: dict[str, Any], now: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
-    return {name: (old, now[name]) for name, old in before.items() if name in now and now[name] != old}
+    """``{attname: (old, new)}`` of the values that differ (mutable ones as fresh copies)."""
+    changed = {}
+    for name, old in before.items():
+        if name in now:
+            new = now[name]
+            if type(old) is _Frozen and type(new) is _Frozen and old.data == new.data:
+                continue  # the same bytes: the same value
+            old, new = _thaw(old), _thaw(new)
+            if new != old:
+                changed[name] = (old, new)
+    return changed
 
 
 def _live_changes(instance: Model, update_fields: Iterable[str] | None = None) -> dict[str, tuple[Any, Any]]:

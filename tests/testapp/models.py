@@ -80,6 +80,13 @@ class Shipment(models.Model):
     code = models.CharField(max_length=20)
 
 
+class Note(models.Model):
+    """Observed only by registering a typed handler (tests/test_model_events.py)."""
+
+    text = models.CharField(max_length=100)
+    tags = models.JSONField(default=list)
+
+
 class Item(models.Model):
     """Opted in to bulk events: its bulk operations dispatch one batch event per call."""
 
