@@ -275,9 +275,7 @@ class EventDispatcher(_LegacyNames):
         thread for sync code (``sync_to_async``), in registration order. After-commit and
         queued handlers are handed over as ``dispatch`` does it, from that thread."""
         name, args, route, by_name = self._routed(event, args, kwargs)
-        if by_name:
-            self._check_typed(name, args, kwargs, route)
-        if self._recorders and kept(self._recorders, name, args, kwargs):
+        if not self._admitted(name, args, kwargs, route, by_name):
             return
         error = None
         for delivery, part in route.parts:
@@ -308,9 +306,7 @@ class EventDispatcher(_LegacyNames):
             # Queued all the same: a handler registered before its delivery gets it.
             self._mode_delivery.send(self, None, name, args, kwargs, context)
             return
-        if by_name:
-            self._check_typed(name, args, kwargs, route)
-        if self._recorders and kept(self._recorders, name, args, kwargs):
+        if not self._admitted(name, args, kwargs, route, by_name):
             return
         error = None
         for delivery, part in route.parts:
@@ -344,16 +340,20 @@ class EventDispatcher(_LegacyNames):
                     raise error
         self.let_handlers_run()  # every model event, listened to or not, as the original
 
-    @staticmethod
-    def _check_typed(name: str, args: tuple[Any, ...], kwargs: dict[str, Any], route: Route) -> None:
-        """A name whose handlers are typed is dispatched with an instance of their Event
-        class (checked in the caller, before anything is sent)."""
-        for target in route.typed:
-            if not (len(args) == 1 and not kwargs and isinstance(args[0], target)):
-                raise TypeError(
-                    f"event {name!r} has handlers typed for {target!r}; dispatch an instance of it, "
-                    f"not args={args!r} kwargs={kwargs!r}"
-                )
+    def _admitted(
+        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], route: Route, by_name: bool
+    ) -> bool:
+        """Before a route's groups are sent: a name whose handlers are typed is dispatched
+        with an instance of their Event class (a TypeError in the caller, before anything
+        is sent), and the testing helpers' recorders see the event (False: one keeps it)."""
+        if by_name:
+            for target in route.typed:
+                if not (len(args) == 1 and not kwargs and isinstance(args[0], target)):
+                    raise TypeError(
+                        f"event {name!r} has handlers typed for {target!r}; dispatch an instance of it, "
+                        f"not args={args!r} kwargs={kwargs!r}"
+                    )
+        return not (self._recorders and kept(self._recorders, name, args, kwargs))
 
     def _in_gevent_mode(self) -> bool:
         mode = self._mode_delivery
