@@ -388,6 +388,7 @@ def test_concurrent_asgi_requests_each_deliver_their_own_events(mode: str, calls
 
 EXIT_SCRIPT = """
 import asyncio, django
+from asgiref.sync import sync_to_async
 from django.conf import settings
 settings.configure(INSTALLED_APPS=["django_events"], DJANGO_EVENTS={"MODE": "gevent", "AUTODISCOVER": False})
 django.setup()
@@ -400,6 +401,7 @@ def plain(name, n):
 @on("x")
 async def coroutine(name, n):
     await asyncio.sleep(0)
+    await sync_to_async(lambda: None)()  # (the executors still run during the exit drain)
     print("async", n, flush=True)
 
 async def main():
@@ -535,13 +537,52 @@ def test_an_event_dispatched_before_the_loop_started_keeps_no_request_from_its_e
     assert [value for _, value in calls.entries] == [("v",), ("v",), (0,)]
 
 
-def test_sigterm_with_the_default_action_becomes_a_normal_exit() -> None:
+SIGTERM_SCRIPT = """
+import os, signal, sys, django
+from django.conf import settings
+settings.configure(INSTALLED_APPS=["django_events"], DJANGO_EVENTS={"MODE": "gevent", "AUTODISCOVER": False})
+django.setup()
+from django_events import dispatcher, on
+
+@on("x")
+def handler(name):
+    print("handled", flush=True)
+
+if sys.argv[1] == "pending":
+    dispatcher.dispatch("x")  # queued: no hub turn comes before the signal
+print("ready", flush=True)
+os.kill(os.getpid(), signal.SIGTERM)
+print("not reached", flush=True)
+"""
+
+
+@pytest.mark.parametrize("pending", [True, False])
+def test_sigterm_runs_the_exit_drain_only_when_events_are_queued(pending: bool, tmp_path: Path) -> None:
     """uvicorn restores the SIGTERM handler it found and raises SIGTERM again after its
-    graceful shutdown: with the default action the exit drain would never run."""
-    from django_events.delivery.gevent import _exit_normally, exit_on_sigterm
+    graceful shutdown: with the default action the exit drain would never run. With events
+    queued the process exits normally (143) and runs them; with none it dies of the signal,
+    as before."""
+    script = tmp_path / "script.py"
+    script.write_text(SIGTERM_SCRIPT)
+    argument = "pending" if pending else "idle"
+    done = subprocess.run(
+        [sys.executable, *measured(), str(script), argument],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if pending:
+        assert (done.returncode, done.stdout) == (128 + signal.SIGTERM, "ready\nhandled\n"), done.stderr
+    else:
+        assert (done.returncode, done.stdout) == (-signal.SIGTERM, "ready\n"), done.stderr
+
+
+def test_the_sigterm_handler_is_set_once_from_the_main_thread_over_the_default_action() -> None:
+    from django_events.delivery.gevent import _on_sigterm, exit_on_sigterm
 
     installed = signal.getsignal(signal.SIGTERM)
-    assert installed is _exit_normally  # AppConfig.ready() found the default action
+    assert installed is _on_sigterm  # AppConfig.ready() found the default action
     assert exit_on_sigterm() is False  # a handler is there (ours, or a server's): kept
     try:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -551,9 +592,166 @@ def test_sigterm_with_the_default_action_becomes_a_normal_exit() -> None:
         thread.join()
         assert in_a_thread == [False]  # signals are for the main thread only
         assert exit_on_sigterm() is True
-        assert signal.getsignal(signal.SIGTERM) is _exit_normally
-        with pytest.raises(SystemExit) as exited:
-            _exit_normally(signal.SIGTERM, None)
-        assert exited.value.code == 128 + signal.SIGTERM
+        assert signal.getsignal(signal.SIGTERM) is _on_sigterm
     finally:
         signal.signal(signal.SIGTERM, installed)
+
+
+# -- what an attack found (each failed before its fix) --------------------------------------
+
+
+def test_an_async_handler_that_dispatches_queues_the_event_after_the_current_one(calls: Calls) -> None:
+    """gevent mode: the async handler runs in a loop of its own (async_to_sync); what it
+    dispatches with the sync API waits in the caller's queue, and the same drain runs it."""
+    d = EventDispatcher(mode="gevent")
+
+    async def relay(name: str) -> None:
+        d.dispatch("nested")
+        calls.add("relay", ())
+
+    d.register("outer", relay)
+    d.register("nested", calls.sync("nested"))
+    d.register("after", calls.sync("after"))
+    d.dispatch("outer")
+    d.dispatch("after")
+    d.clear_queue()
+    assert [label for label, _ in calls.entries] == ["relay", "after", "nested"]  # queue order
+    assert d.pending() == 0
+
+
+@pytest.mark.parametrize("mode", ["sync", "gevent"])
+def test_adispatch_returns_once_what_its_handlers_queued_ran(mode: str, calls: Calls) -> None:
+    """In gevent mode, after-commit handlers (no transaction) and events the sync handlers
+    dispatch are queued in Django's sync thread; adispatch runs them there before it returns."""
+    d = EventDispatcher(mode=mode)  # type: ignore[arg-type]
+
+    def dispatching(name: str) -> None:
+        d.dispatch("nested")
+
+    d.register("outer", dispatching)
+    d.register("outer", calls.sync("after commit"), after_commit=True)
+    d.register("nested", calls.coroutine("nested"))
+    asyncio.run(d.adispatch("outer"))
+    assert sorted(label for label, _ in calls.entries) == ["after commit", "nested"]
+    assert d.pending() == 0
+
+
+def test_a_request_queue_left_behind_is_handed_over_without_a_lock() -> None:
+    """The finalizer of a request's context may run in any thread, at any allocation, even
+    one that holds the delivery's lock: it must not take it (it hung there)."""
+    from django_events.delivery import gevent as delivery
+
+    record = delivery.RequestQueue()
+    record.items.append((dispatcher, "x", (), {}, None, None))
+    finished = threading.Event()
+
+    def collect_while_locked() -> None:
+        with delivery._lock:
+            delivery._request_gone(record)
+        finished.set()
+
+    thread = threading.Thread(target=collect_while_locked, daemon=True)
+    thread.start()
+    assert finished.wait(5)
+    assert delivery._gone[-1] is record
+    delivery._gone.pop()
+
+
+def test_an_orphans_handler_error_is_logged_never_raised_to_another_request(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from asgiref.sync import ThreadSensitiveContext
+
+    raising = EventDispatcher(mode="gevent", raise_handler_errors=True)
+
+    def broken(name: str) -> None:
+        raise LookupError("the ended request's handler")
+
+    raising.register("orphaned", broken)
+
+    async def ended_without_request_finished() -> None:
+        async with ThreadSensitiveContext():
+            raising.dispatch("orphaned")
+
+    asyncio.run(ended_without_request_finished())
+    gc.collect()
+    raising.clear_queue()  # another caller's drain: not its error
+    assert raising.pending() == 0
+    assert "the ended request's handler" in caplog.text
+
+
+MONKEY_SCRIPT = """
+from gevent import monkey; monkey.patch_all()
+import asyncio, gevent, django
+from django.conf import settings
+settings.configure(INSTALLED_APPS=["django_events"], DJANGO_EVENTS={"MODE": "sync", "AUTODISCOVER": False})
+django.setup()
+from django_events import EventDispatcher
+
+ran = []
+for mode in ("sync", "gevent"):
+    d = EventDispatcher(mode=mode)
+
+    async def notify(name, n, mode=mode):
+        await asyncio.sleep(0.01)
+        ran.append((mode, n))
+
+    d.register("x", notify)
+    d.register("x", lambda name, n, mode=mode: ran.append((mode, "sync", n)))
+    gevent.joinall([gevent.spawn(d.dispatch, "x", i) for i in range(3)])
+    with gevent.Timeout(10):  # gevent mode: the worker runs them while this greenlet waits
+        while sum(entry[0] == mode for entry in ran) < 6:
+            gevent.sleep(0.01)
+print(sorted(map(str, ran)))
+"""
+
+
+def test_async_handlers_in_a_monkey_patched_process(tmp_path: Path) -> None:
+    """gevent's monkey-patching makes threads greenlets: a loop that async_to_sync started in
+    one would be every greenlet's running loop. Three greenlets at once each run theirs."""
+    script = tmp_path / "script.py"
+    script.write_text(MONKEY_SCRIPT)
+    done = subprocess.run(
+        [sys.executable, *measured(), str(script)], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    expected = sorted(
+        str(entry)
+        for mode in ("sync", "gevent")
+        for n in range(3)
+        for entry in ((mode, n), (mode, "sync", n))
+    )
+    assert done.stdout.strip() == str(expected), done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+
+
+def test_an_async_handler_dispatching_from_a_thread_without_a_queue(calls: Calls) -> None:
+    """A sync-mode dispatch in a new thread reaches an async handler that dispatches on a
+    gevent-mode dispatcher: that thread gets a queue for it (no hub there: it waits, and is
+    an orphan once the thread ended, for the next drain anywhere)."""
+    inline, queued = EventDispatcher(mode="sync"), EventDispatcher(mode="gevent")
+
+    async def relay(name: str) -> None:
+        queued.dispatch("relayed")
+
+    inline.register("start", relay)
+    queued.register("relayed", calls.sync("relayed"))
+    thread = threading.Thread(target=inline.dispatch, args=("start",))
+    thread.start()
+    thread.join()
+    assert queued.pending() == 1
+    queued.clear_queue()
+    assert [label for label, _ in calls.entries] == ["relayed"]
+
+
+def test_a_request_in_a_loop_thread_that_never_dispatched(calls: Calls) -> None:
+    """The first request of a loop's thread that has no queue yet: nothing to take back."""
+    dispatcher.register("asgi::.*", calls.sync("handler"))
+    handler = ASGIHandler()
+    with override_settings(DJANGO_EVENTS={"MODE": "gevent"}):
+        thread = threading.Thread(
+            target=asyncio.run, args=(_asgi_get(handler, "/async/dispatch/asgi::fresh/"),)
+        )
+        thread.start()
+        thread.join()
+    assert calls.entries == [("handler", ("v",))]

@@ -22,7 +22,7 @@ from . import _events, conf
 from ._events import Event
 from ._options import HandlerOptions, Options
 from ._routing import HandlerTable, Registration, Route, Target, check_handler, check_target
-from ._running import Context, Step, arun
+from ._running import Context, Step, arun, run
 from .delivery import ModeDelivery, gevent, inline
 from .delivery.recording import Recorder, RecordingDelivery, kept
 from .exceptions import describe, is_whole
@@ -39,8 +39,19 @@ _R = TypeVar("_R")
 _E = TypeVar("_E", bound=Event)
 
 _allocate_lock = get_original("_thread", "allocate_lock")
-#: ``adispatch`` hands after-commit and queued handlers over from Django's sync thread.
-_in_sync_thread = sync_to_async(lambda send, *args: send(*args), thread_sensitive=True)
+
+
+def _then_settle(call: Callable[..., Exception | None], *args: Any) -> Exception | None:
+    """In Django's sync thread, for ``adispatch``: ``call`` (sync handlers, or the hand-over
+    to the after-commit and task strategies), then what it queued in this thread in gevent
+    mode (events its handlers dispatched, after-commit handlers delivered at once), so that
+    ``adispatch`` returns once they ran, as in a request (whose end would run them)."""
+    error = call(*args)
+    return gevent.drain_own_thread(True, error)
+
+
+_run_in_sync_thread = sync_to_async(functools.partial(_then_settle, run), thread_sensitive=True)
+_hand_over_in_sync_thread = sync_to_async(_then_settle, thread_sensitive=True)
 _live: weakref.WeakSet[EventDispatcher] = weakref.WeakSet()
 _live_lock = _allocate_lock()  # a WeakSet cannot be copied while another thread adds to it
 
@@ -283,9 +294,9 @@ class EventDispatcher(_LegacyNames):
             if not steps:
                 continue
             if delivery is None:
-                found = await arun(self, steps, name, args, kwargs)
+                found = await arun(self, steps, name, args, kwargs, _run_in_sync_thread)
             else:
-                found = await _in_sync_thread(delivery.send, self, steps, name, args, kwargs, None)
+                found = await _hand_over_in_sync_thread(delivery.send, self, steps, name, args, kwargs, None)
             error = error or found
         if error is not None:
             raise error

@@ -20,7 +20,9 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import async_to_sync
+from gevent import get_hub
+from gevent.monkey import is_module_patched
 
 if TYPE_CHECKING:
     from ._routing import Registration
@@ -127,10 +129,12 @@ async def arun(
     name: str,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
+    in_sync_thread: Callable[..., Awaitable[Exception | None]],
 ) -> Exception | None:
     """``run`` for ``await adispatch()``: every handler of one event, in order, under the
     same error policy. Async handlers are awaited here, in the caller's loop; each stretch of
-    sync handlers runs in one ``sync_to_async`` call (Django's thread for sync code)."""
+    sync handlers goes to ``in_sync_thread`` (``run`` with ``run``'s arguments, through
+    ``sync_to_async``: Django's thread for sync code)."""
     error: Exception | None = None
     start = 0
     while start < len(steps):
@@ -138,7 +142,7 @@ async def arun(
         while end < len(steps) and not steps[end][2].is_async:
             end += 1
         if end > start:
-            error = await _in_sync_thread(sink, steps[start:end], name, args, kwargs, None, None, True, error)
+            error = await in_sync_thread(sink, steps[start:end], name, args, kwargs, None, None, True, error)
             start = end
             continue
         registration = steps[start][2]
@@ -150,9 +154,6 @@ async def arun(
     return error
 
 
-_in_sync_thread = sync_to_async(run)
-
-
 def _awaitable(
     registration: Registration, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Awaitable[object]:
@@ -162,18 +163,35 @@ def _awaitable(
     return handler(name, *args, **kwargs)
 
 
+#: While ``blocking`` runs an async handler: the events it dispatches in gevent mode (from
+#: the handler's own loop), queued back in the caller's thread once it returns.
+diverted: ContextVar[list[Any] | None] = ContextVar("django_events_diverted", default=None)
+#: Puts diverted events back in the calling thread's queue (set by the gevent delivery).
+requeue: list[Callable[[list[Any]], None]] = []
+
+
 def blocking(handler: Callable[..., Awaitable[object]], label: str) -> Callable[..., object]:
     """How ``run`` calls an async handler: to completion, as Django's ``Signal.send`` runs
     async receivers (``async_to_sync``: in a new event loop, or in the loop that called this
     thread through ``sync_to_async``). From a thread whose event loop is running (the sync
-    API called in async code) it runs in a new loop in a thread of its own, and the caller
-    waits for it, as it waits for a sync handler."""
+    API called in async code), and in a process gevent monkey-patched, it runs in a new loop
+    in an OS thread of its own, and the caller waits for it, as it waits for a sync handler
+    (a loop in a greenlet would be every greenlet's running loop). In gevent mode, what it
+    dispatches waits in the caller's queue, after the current event."""
 
     def run_to_completion(*args: Any, **kwargs: Any) -> object:
-        if asyncio._get_running_loop() is not None or _exiting:
-            # async_to_sync refuses a thread with a running loop, and at exit starts no thread.
-            return _in_new_loop(handler, args, kwargs)
-        return async_to_sync(handler)(*args, **kwargs)
+        held: list[Any] = []
+        token = diverted.set(held)
+        try:
+            if asyncio._get_running_loop() is not None or _exiting or is_module_patched("threading"):
+                # async_to_sync refuses a thread with a running loop, and at exit starts no thread.
+                return _in_new_loop(handler, args, kwargs)
+            return async_to_sync(handler)(*args, **kwargs)
+        finally:
+            diverted.reset(token)
+            if held:
+                for hook in requeue:
+                    hook(held)
 
     run_to_completion.__qualname__ = f"run_to_completion({label})"
     return run_to_completion
@@ -183,15 +201,22 @@ def _in_new_loop(
     handler: Callable[..., Awaitable[object]], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> object:
     """Run ``handler`` in a new event loop, in the caller's context: in this thread when no
-    loop runs here (exit), else in a new thread that the caller waits for."""
+    loop runs here and it is not a gevent process (exit), else in an OS thread that the
+    caller waits for (gevent's thread pool in a monkey-patched process)."""
     context = contextvars.copy_context()
-    if asyncio._get_running_loop() is None:
+
+    def in_new_loop() -> object:
         return context.run(asyncio.run, _await(handler(*args, **kwargs)))
+
+    if is_module_patched("threading"):
+        return get_hub().threadpool.apply(in_new_loop)
+    if asyncio._get_running_loop() is None:
+        return in_new_loop()
     outcome: list[Any] = []
 
     def target() -> None:
         try:
-            outcome.append((True, context.run(asyncio.run, _await(handler(*args, **kwargs)))))
+            outcome.append((True, in_new_loop()))
         except BaseException as exc:  # handed to the caller, which the error policy sees
             outcome.append((False, exc))
 

@@ -50,7 +50,7 @@ from gevent.monkey import get_original
 from gevent.timeout import Timeout
 from greenlet import getcurrent, greenlet
 
-from .._running import Context, Step, exiting, run
+from .._running import Context, Step, diverted, exiting, requeue, run
 from . import MODE_RANK, Item, Sink
 
 __all__ = [
@@ -140,8 +140,11 @@ _lock = _allocate_lock()
 _queues: list[ThreadQueue] = []
 #: The context variable Django's ASGI handler sets for each request: its ThreadSensitiveContext.
 _request_context: ContextVar[Any] = SyncToAsync.thread_sensitive_context
-#: Each live thread's queue, by thread ident.
-_threads: dict[int, ThreadQueue] = {}
+#: The event loops whose thread took back a stale worker wake (``request_started_in_a_loop``).
+_loops_seen: weakref.WeakSet[Any] = weakref.WeakSet()
+#: Request queues whose context was freed with events left: moved to ``_orphans`` by the
+#: next drain (a finalizer may run in any thread, at any allocation: it takes no lock).
+_gone: deque[ThreadQueue] = deque()
 #: The queues of threads that ended while events were queued or a drain was under way.
 _orphans: list[ThreadQueue] = []
 #: The queues of ASGI requests (by their ThreadSensitiveContext): events dispatched in a
@@ -191,18 +194,15 @@ def _adopt() -> ThreadQueue:
     weakref.finalize(owner, _orphan, queue)
     with _lock:
         _queues.append(queue)
-        _threads[_get_ident()] = queue
     register_process_hooks()
     return queue
 
 
 def _orphan(queue: ThreadQueue) -> None:
     # Runs in the ending thread, as its local storage goes.
-    ident = _get_ident()
-    queue.stranded = queue.lock.locked() and queue.drainer_thread == ident
+    queue.stranded = queue.lock.locked() and queue.drainer_thread == _get_ident()
     with _lock:
         _orphans.append(queue)
-        _threads.pop(ident, None)  # (an ident is reused only once this thread is gone)
 
 
 def _wake(queue: ThreadQueue) -> None:
@@ -231,6 +231,10 @@ def _to_request(queue: ThreadQueue) -> None:
     was dispatched in: the ASGI request's (its ThreadSensitiveContext), else the one this
     context holds (made here: the task's later ``sync_to_async`` calls see it, as Django's
     test client sends ``request_finished``)."""
+    held = diverted.get()
+    if held is not None:  # an async handler that blocking() runs: back to the caller's queue
+        held.append(queue.items.pop())
+        return
     request = _request_context.get(None)
     record: RequestQueue | None
     if request is None:
@@ -254,12 +258,28 @@ def _to_request(queue: ThreadQueue) -> None:
             _queues.append(record)
 
 
+def _requeue(items: list[Item]) -> None:
+    """Events an async handler dispatched from its own loop, queued in the calling thread
+    after the current event (``_running.blocking``)."""
+    try:
+        queue: ThreadQueue = _local.queue
+    except AttributeError:
+        queue = _adopt()
+    for item in items:  # one at a time, as send() (an event loop's thread moves each)
+        queue.items.append(item)
+        if queue.idle or queue.hub.loop is None:
+            _wake(queue)
+
+
+requeue.append(_requeue)
+
+
 def _request_gone(record: RequestQueue) -> None:
     """An ASGI request's context, or a task's, was freed: what it left (no request_finished
-    came) is an orphan, for the next drain in any thread, or exit."""
-    with _lock:
-        if record.items:
-            _orphans.append(record)
+    came) is an orphan, for the next drain in any thread, or exit. (A finalizer: the
+    garbage collector may run it in a thread that holds ``_lock``, so it takes none.)"""
+    if record.items:
+        _gone.append(record)
 
 
 def _current_request() -> RequestQueue | None:
@@ -357,11 +377,18 @@ def _unschedule(queue: ThreadQueue) -> None:
 
 def request_started_in_a_loop(**kwargs: object) -> None:
     """``request_started`` receiver: under ASGI it runs in Django's sync thread for the
-    request, called from the event loop's thread; a worker wake that thread scheduled
-    before its loop started (an event dispatched at import) will never run there, and would
-    keep its next events from reaching their requests: take it back."""
+    request, called from the event loop's thread. A worker wake that the loop's thread
+    scheduled before its loop started (an event dispatched at import) will never run there,
+    and would keep that thread's next events from reaching their requests: the loop's
+    thread takes it back, before the request goes on (once per loop)."""
     loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
-    queue = _threads.get(getattr(loop, "_thread_id", None) or 0)
+    if loop is not None and loop not in _loops_seen:
+        _loops_seen.add(loop)
+        loop.call_soon_threadsafe(_in_the_loops_thread)  # (runs before the request resumes)
+
+
+def _in_the_loops_thread() -> None:
+    queue = getattr(_local, "queue", None)
     if queue is not None:
         _unschedule(queue)
 
@@ -393,26 +420,40 @@ def _take_over(queue: ThreadQueue) -> Any:
         return lock
 
 
-def _this_thread_and_orphans() -> list[ThreadQueue]:
-    """The calling thread's queue, its ASGI request's, and the orphans."""
-    found = [queue for queue in (getattr(_local, "queue", None), _current_request()) if queue is not None]
-    if _orphans:
+def _own() -> list[ThreadQueue]:
+    """The calling thread's queue and its ASGI request's."""
+    return [queue for queue in (getattr(_local, "queue", None), _current_request()) if queue is not None]
+
+
+def _orphaned() -> list[ThreadQueue]:
+    """The queues of threads and requests that ended with events left."""
+    if _gone:
         with _lock:
-            found += _orphans
-    return found
+            while _gone:
+                _orphans.append(_gone.popleft())
+    if not _orphans:
+        return []
+    with _lock:
+        return list(_orphans)
 
 
 def drain(may_raise: bool) -> Exception | None:
-    """Run the calling thread's queue and those of threads that ended, again until nothing is
-    left that this call may run (a handler dispatching on any dispatcher included). A queue
-    that another greenlet is draining is left to it."""
+    """Run the calling thread's queue (and its ASGI request's), then those of threads and
+    requests that ended, again until nothing is left that this call may run (a handler
+    dispatching on any dispatcher included). A queue that another greenlet is draining is
+    left to it. An orphan's handler errors are logged, never raised: they are not the
+    caller's."""
     error = None
     progressed = True
     while progressed:
         progressed = False
-        for queue in _this_thread_and_orphans():
+        for queue in _own():
             if queue.items:
                 drained, error = _drain(queue, may_raise, error)
+                progressed = progressed or drained
+        for queue in _orphaned():
+            if queue.items:
+                drained, _error = _drain(queue, False)
                 progressed = progressed or drained
     request = _current_request()
     if request is not None:
@@ -422,6 +463,16 @@ def drain(may_raise: bool) -> Exception | None:
             done = [q for q in _orphans if not q.items and q.drainer is None]
             _orphans[:] = [q for q in _orphans if q not in done]
             _queues[:] = [q for q in _queues if q not in done]
+    return error
+
+
+def drain_own_thread(may_raise: bool, error: Exception | None = None) -> Exception | None:
+    """Run what the calling thread queued (``adispatch``'s sync handlers, in Django's sync
+    thread: the events they dispatched, the after-commit handlers delivered at once), and
+    nothing else: no request's queue, no orphan."""
+    queue = getattr(_local, "queue", None)
+    if queue is not None and queue.items:  # (one drain runs it until it is empty)
+        _drained, error = _drain(queue, may_raise, error)
     return error
 
 
@@ -480,26 +531,39 @@ def register_process_hooks() -> None:
         if _process_hooks_registered:
             return
         _process_hooks_registered = True
-    atexit.register(drain_at_exit)
+    # Before the executors of concurrent.futures shut down (threading's own exit hooks run
+    # first, in reverse order of registration): an async handler run at exit may still
+    # call sync_to_async. Python without that hook: atexit.
+    register = getattr(threading, "_register_atexit", atexit.register)
+    register(drain_at_exit)
     os.register_at_fork(after_in_child=_forget_inherited)
 
 
 def exit_on_sigterm() -> bool:
-    """Make SIGTERM a normal exit (``SystemExit(143)``), so that the exit drain runs, when
-    Python's default action (die at once, skipping atexit) is in place: uvicorn, after its
-    graceful shutdown, restores the handler it found and raises SIGTERM again. A server
-    or worker that handles SIGTERM itself (gunicorn, Celery) installs its own over it, or
-    already has. Only from the main thread (at ``ready()``); returns whether it was set."""
+    """When SIGTERM has Python's default action (die at once, skipping the exit drain),
+    handle it: with events still queued (in gevent mode: one dispatched at start-up under
+    uvicorn, which raises SIGTERM again after its graceful shutdown), exit normally
+    (``SystemExit(143)``) so that the exit drain runs them; with none, die of the signal
+    as before. A server or worker that handles SIGTERM itself (gunicorn, Celery) installs
+    its own over it, or already has. Only from the main thread (at ``ready()``); returns
+    whether it was set."""
     if threading.current_thread() is not threading.main_thread():
         return False
     if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
         return False
-    signal.signal(signal.SIGTERM, _exit_normally)
+    signal.signal(signal.SIGTERM, _on_sigterm)
     return True
 
 
-def _exit_normally(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
+def _on_sigterm(signum: int, frame: object) -> None:
+    with _lock:
+        queues = list(_queues)
+    if any(queue.items or queue.lock.locked() for queue in queues):
+        raise SystemExit(128 + signum)
+    # Nothing to lose: die of the signal, as before (tests/test_async.py checks it in a
+    # subprocess, whose coverage data dies with it).
+    signal.signal(signum, signal.SIG_DFL)  # pragma: no cover
+    signal.raise_signal(signum)  # pragma: no cover
 
 
 def _forget_inherited() -> None:
