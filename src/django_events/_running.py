@@ -184,7 +184,8 @@ def blocking(handler: Callable[..., Awaitable[object]], label: str) -> Callable[
         token = diverted.set(held)
         try:
             if asyncio._get_running_loop() is not None or _exiting or is_module_patched("threading"):
-                # async_to_sync refuses a thread with a running loop, and at exit starts no thread.
+                # async_to_sync refuses a thread with a running loop (and at exit, no new thread
+                # is counted on: the exiting one runs the loop).
                 return _in_new_loop(handler, args, kwargs)
             return async_to_sync(handler)(*args, **kwargs)
         finally:
@@ -235,7 +236,7 @@ _exiting = False
 @contextlib.contextmanager
 def exiting() -> Iterator[None]:
     """While the interpreter exits (the exit drain runs), async handlers run in a new event
-    loop in the exiting thread: ``async_to_sync`` needs a thread, and none starts then."""
+    loop in the exiting thread, not through ``async_to_sync``, which starts a thread."""
     global _exiting
     _exiting = True
     try:
