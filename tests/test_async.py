@@ -25,12 +25,13 @@ from django_events import (
     EventListener,
     ModelObserver,
     dispatcher,
+    model_event_name,
     observes,
     on,
 )
 from django_events.testing import capture_events, expect, fake_events, mocks_dispatch
 from tests.conftest import ROOT, Recorder, measured
-from tests.testapp.models import Order
+from tests.testapp.models import Customer, Order
 
 
 class Calls:
@@ -755,3 +756,29 @@ def test_a_request_in_a_loop_thread_that_never_dispatched(calls: Calls) -> None:
         thread.start()
         thread.join()
     assert calls.entries == [("handler", ("v",))]
+
+
+@pytest.mark.django_db
+def test_legacy_observer_methods_may_be_async() -> None:
+    from django_events import Observer
+
+    seen: list[tuple[str, str]] = []
+
+    class Watch(Observer):
+        observes = Customer
+
+        async def created(self, eventName: str, instance: Any) -> None:  # type: ignore[override]
+            seen.append(("created", eventName))
+
+        def deleted(self, eventName: str, instance: Any) -> None:
+            seen.append(("deleted", eventName))
+
+    customer = Customer.objects.create(name="c")
+    Customer.objects.create(name="d").delete()
+    dispatcher.clear_queue()
+    with mock.patch.object(Watch, "deleted", mock.AsyncMock()) as deleted:
+        customer.delete()
+        dispatcher.clear_queue()
+    created, gone = model_event_name(Customer, "created"), model_event_name(Customer, "deleted")
+    assert seen == [("created", created), ("created", created), ("deleted", gone)]
+    deleted.assert_awaited_once()

@@ -239,7 +239,9 @@ class EventListener:
         else:
 
             def on_name(name: str, *args: Any, **kwargs: Any) -> None:  # type: ignore[misc]
-                finish(call(name, *args, **kwargs), label)
+                result = call(name, *args, **kwargs)
+                if result is not None:  # (a replacement that returns a coroutine: run it)
+                    finish(result, label)
 
         on_name.__module__ = cls.__module__
         on_name.__qualname__ = label

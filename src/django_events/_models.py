@@ -520,20 +520,29 @@ def _method_handler(
     observer: object, action: Action, legacy: bool, label: str, awaited: bool
 ) -> Callable[[str, Model], object]:
     """The handler of one observer method: ``method(instance)`` (legacy: ``(name, instance)``),
-    looked up at each event, so a test can replace it on the class; async when the method is."""
-
-    def arguments(name: str, instance: Model) -> tuple[Any, ...]:
-        return (name, instance) if legacy else (instance,)
-
+    looked up at each event, so a test can replace it on the class; async when the method is.
+    (A sync one whose replacement returns a coroutine, an ``AsyncMock``, runs it through.)"""
     if awaited:
 
         async def ahandler(name: str, instance: Model) -> None:
-            await afinish(getattr(observer, action)(*arguments(name, instance)))
+            method = getattr(observer, action)
+            await afinish(method(name, instance) if legacy else method(instance))
 
         return ahandler
 
+    if legacy:
+
+        def legacy_handler(name: str, instance: Model) -> None:
+            result = getattr(observer, action)(name, instance)
+            if result is not None:
+                finish(result, label)
+
+        return legacy_handler
+
     def handler(name: str, instance: Model) -> None:
-        finish(getattr(observer, action)(*arguments(name, instance)), label)
+        result = getattr(observer, action)(instance)
+        if result is not None:
+            finish(result, label)
 
     return handler
 
