@@ -782,3 +782,35 @@ def test_legacy_observer_methods_may_be_async() -> None:
     created, gone = model_event_name(Customer, "created"), model_event_name(Customer, "deleted")
     assert seen == [("created", created), ("created", created), ("deleted", gone)]
     deleted.assert_awaited_once()
+
+
+LATE_THREAD_SCRIPT = """
+import threading, time, django
+from django.conf import settings
+settings.configure(INSTALLED_APPS=["django_events"], DJANGO_EVENTS={"MODE": "gevent", "AUTODISCOVER": False})
+django.setup()
+from django_events import dispatcher, on
+
+@on("x")
+def handler(name, n):
+    print("handled", n, flush=True)
+
+def late():
+    time.sleep(0.3)
+    dispatcher.dispatch("x", "late")
+
+threading.Thread(target=late).start()
+dispatcher.dispatch("x", "main")
+print("main ends", flush=True)
+"""
+
+
+def test_the_exit_drain_runs_again_after_the_other_threads_ended(tmp_path: Path) -> None:
+    """The exit drain runs first from threading's exit hooks (before the thread pools shut
+    down), while other non-daemon threads may still dispatch, and again after they ended."""
+    script = tmp_path / "script.py"
+    script.write_text(LATE_THREAD_SCRIPT)
+    done = subprocess.run(
+        [sys.executable, *measured(), str(script)], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert (done.returncode, done.stdout) == (0, "main ends\nhandled main\nhandled late\n"), done.stderr

@@ -531,11 +531,12 @@ def register_process_hooks() -> None:
         if _process_hooks_registered:
             return
         _process_hooks_registered = True
-    # Before the executors of concurrent.futures shut down (threading's own exit hooks run
-    # first, in reverse order of registration): an async handler run at exit may still
-    # call sync_to_async. Python without that hook: atexit.
-    register = getattr(threading, "_register_atexit", atexit.register)
-    register(drain_at_exit)
+    # Once before the executors of concurrent.futures shut down (threading's own exit hooks
+    # run first, in reverse order of registration: an async handler run at exit may still
+    # call sync_to_async), and once more after the other non-daemon threads ended (atexit:
+    # what they queued meanwhile).
+    getattr(threading, "_register_atexit", atexit.register)(drain_at_exit)
+    atexit.register(drain_at_exit)
     os.register_at_fork(after_in_child=_forget_inherited)
 
 
@@ -556,9 +557,8 @@ def exit_on_sigterm() -> bool:
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
-    with _lock:
-        queues = list(_queues)
-    if any(queue.items or queue.lock.locked() for queue in queues):
+    # No lock here: the signal may come while this thread holds it (list() copies at once).
+    if any(queue.items or queue.lock.locked() for queue in list(_queues)):
         raise SystemExit(128 + signum)
     # Nothing to lose: die of the signal, as before (tests/test_async.py checks it in a
     # subprocess, whose coverage data dies with it).
