@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck pytest test-oldest test-newest bench bench-smoke precommit clean
+.PHONY: install demo test lint typecheck pytest services test-oldest test-newest bench bench-smoke precommit clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,11 +27,21 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+# The whole suite on SQLite (tests/settings.py), then the model-event, after-commit and worker
+# tests again on PostgreSQL (tests/settings_postgres.py), with the tests marked `postgres`
+# that the first run leaves out (pyproject's addopts: -m "not postgres"); one coverage report.
+PG_TESTS := tests/test_models.py tests/test_after_commit.py tests/test_worker.py
+
+pytest: $(STAMP) services
 	$(BIN)/coverage erase
 	$(BIN)/coverage run -m pytest
+	$(BIN)/coverage run -m pytest --ds tests.settings_postgres -m "" $(PG_TESTS)
 	$(BIN)/coverage combine --quiet
 	$(BIN)/coverage report --fail-under=100
+
+# PostgreSQL and redis-server from Debian's packages, installed if missing; PostgreSQL started.
+services:
+	bash .ci/services
 
 # The pytest suite again on the oldest supported pair, Python 3.10 with Django 4.2 (and the
 # database task backend inside django-tasks < 0.12), and on the newest, Python 3.13 with

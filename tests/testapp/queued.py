@@ -134,6 +134,15 @@ async def greet(event: Greeted) -> None:
     await HandlerRun.objects.acreate(handler="greet", event=event.key)
 
 
+class Counted(Event):
+    key: int
+
+
+def record_counted(event: Counted) -> None:
+    """Four workers on PostgreSQL share 2,000 of these: one row per run, keyed by the event."""
+    HandlerRun.objects.create(handler="counted", event=str(event.key))
+
+
 def register(target: EventDispatcher = dispatcher) -> None:
     observe_model(Customer, dispatcher=target)
     target.register(Paid, record_paid, queue=True, priority=10)
@@ -143,4 +152,5 @@ def register(target: EventDispatcher = dispatcher) -> None:
     target.register(r"events::db::tests::testapp::models::Customer::created", customer_created, queue=True)
     target.register(Relayed, relay, queue=True)
     target.register(Greeted, greet, queue=True)
+    target.register(Counted, record_counted, queue=True)
     target.register("worker::relayed", record_relayed)  # in-process, in the worker
