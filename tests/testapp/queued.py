@@ -60,7 +60,8 @@ def record_mail(name: str, *args: Any, **kwargs: Any) -> None:
 
 def flaky(event: Flaky) -> None:
     attempt = HandlerRun.objects.filter(handler="flaky").count() + 1
-    HandlerRun.objects.create(handler="flaky", event=event.key, attempt=attempt)
+    started = datetime.datetime.now(datetime.timezone.utc).isoformat()  # before it enqueues its retry
+    HandlerRun.objects.create(handler="flaky", event=event.key, attempt=attempt, detail=started)
     if attempt < 3:
         raise RuntimeError(f"flaky fails on attempt {attempt}")
 
