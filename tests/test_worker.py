@@ -8,6 +8,7 @@ whatever happened.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import itertools
 import os
@@ -18,6 +19,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,22 +47,25 @@ class Worker:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def wait_for(self, what: str, ready: Callable[[], bool]) -> None:
-        deadline = time.monotonic() + TIMEOUT
+    def says(self, text: str) -> bool:
+        return text in self.output()
+
+    def wait_for(self, what: str, ready: Callable[[], bool], timeout: float = TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
         while not ready():
             if self.process.poll() is not None:  # pragma: no cover - only when a test fails
                 pytest.fail(f"the worker exited ({self.process.returncode}) before {what}:\n{self.output()}")
             if time.monotonic() > deadline:  # pragma: no cover - only when a test fails
-                pytest.fail(f"no {what} after {TIMEOUT:.0f} s; worker output:\n{self.output()}")
+                pytest.fail(f"no {what} after {timeout:.0f} s; worker output:\n{self.output()}")
             time.sleep(0.05)
 
 
-@pytest.fixture
-def worker(tmp_path: Path) -> Iterator[Worker]:
-    log = tmp_path / "worker.log"
+@contextlib.contextmanager
+def running_worker(log: Path) -> Iterator[Worker]:
+    """A ``db_worker`` process on the test database, writing to ``log``, stopped on exit."""
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE,
         "DJANGO_EVENTS_WORKER_DB": str(connection.settings_dict["NAME"]),  # the test database
         "PYTHONPATH": str(ROOT),
     }
@@ -80,16 +85,26 @@ def worker(tmp_path: Path) -> Iterator[Worker]:
             process.wait()
 
 
+@pytest.fixture
+def worker(tmp_path: Path) -> Iterator[Worker]:
+    with running_worker(tmp_path / "worker.log") as started:
+        yield started
+
+
 @pytest.fixture(autouse=True)
 def handlers() -> None:
     queued.register()  # this process enqueues; the worker registered the same at start-up
 
 
+def task_model() -> type[Any]:
+    """The database backend's model of a task and its result."""
+    (config,) = [c for c in apps.get_app_configs() if c.name == settings.TASKS_APP]
+    return config.get_model("DBTaskResult")
+
+
 def task_results() -> list[Any]:
     """The database backend's task results, oldest first, as TaskResult objects."""
-    (config,) = [c for c in apps.get_app_configs() if c.name == settings.TASKS_APP]
-    model = config.get_model("DBTaskResult")
-    return [row.task_result for row in model._default_manager.order_by("enqueued_at")]
+    return [row.task_result for row in task_model()._default_manager.order_by("enqueued_at")]
 
 
 def statuses() -> list[str]:
@@ -381,3 +396,26 @@ def test_a_deleted_row_is_a_clear_error(worker: Worker) -> None:
     worker.wait_for("a failed task", lambda: statuses() == ["FAILED"])
     assert "testapp.Customer with pk=999999 no longer exists" in task_results()[0].errors[0].traceback
     assert not HandlerRun.objects.exists()
+
+
+@pytest.mark.postgres
+def test_four_workers_on_postgresql_run_each_of_2000_tasks_exactly_once(tmp_path: Path) -> None:
+    assert connection.vendor == "postgresql"  # make pytest: --ds tests.settings_postgres -m ""
+    tasks = task_model()._default_manager
+    with contextlib.ExitStack() as stack:
+        workers = [stack.enter_context(running_worker(tmp_path / f"worker-{n}.log")) for n in range(4)]
+        for started in workers:  # all four compete from the first task on
+            started.wait_for("its start", partial(started.says, "Starting worker"))
+        with transaction.atomic():  # the 2,000 tasks appear at once, at the commit
+            for key in range(2000):
+                queued.Counted(key).dispatch()
+        dispatcher.clear_queue()
+        workers[0].wait_for(
+            "2,000 finished tasks",
+            lambda: tasks.exclude(status__in=["READY", "RUNNING"]).count() == 2000,
+            timeout=300,
+        )
+    runs = HandlerRun.objects.filter(handler="counted")
+    assert sorted(int(key) for key in runs.values_list("event", flat=True)) == list(range(2000))
+    assert set(statuses()) == {"SUCCESSFUL"}
+    assert {run.pid for run in runs} == {started.process.pid for started in workers}  # all took part

@@ -61,7 +61,8 @@ def record_mail(name: str, *args: Any, **kwargs: Any) -> None:
 
 def flaky(event: Flaky) -> None:
     attempt = HandlerRun.objects.filter(handler="flaky").count() + 1
-    HandlerRun.objects.create(handler="flaky", event=event.key, attempt=attempt)
+    started = datetime.datetime.now(datetime.timezone.utc).isoformat()  # before it enqueues its retry
+    HandlerRun.objects.create(handler="flaky", event=event.key, attempt=attempt, detail=started)
     if attempt < 3:
         raise RuntimeError(f"flaky fails on attempt {attempt}")
 
@@ -141,6 +142,15 @@ def customer_renamed(event: Updated[Customer]) -> None:
     HandlerRun.objects.create(handler="customer.updated", event=event.event_name, detail=detail)
 
 
+class Counted(Event):
+    key: int
+
+
+def record_counted(event: Counted) -> None:
+    """Four workers on PostgreSQL share 2,000 of these: one row per run, keyed by the event."""
+    HandlerRun.objects.create(handler="counted", event=str(event.key))
+
+
 def register(target: EventDispatcher = dispatcher) -> None:
     observe_model(Customer, dispatcher=target)
     target.register(Paid, record_paid, queue=True, priority=10)
@@ -151,4 +161,5 @@ def register(target: EventDispatcher = dispatcher) -> None:
     target.register(Relayed, relay, queue=True)
     target.register(Greeted, greet, queue=True)
     target.register(Updated[Customer], customer_renamed, queue=True)
+    target.register(Counted, record_counted, queue=True)
     target.register("worker::relayed", record_relayed)  # in-process, in the worker
