@@ -757,8 +757,14 @@ def test_a_primary_key_the_model_does_not_take_is_refused() -> None:
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        ({"args": [], "kwargs": {}}, "args: the handler takes one Shipped, the payload gives more"),
-        ({"args": [1], "kwargs": {"a": 1}}, "args: the handler takes one Shipped, the payload gives more"),
+        (
+            {"args": [], "kwargs": {}},
+            "args: the handler takes one Shipped, the payload gives 0 args and 0 kwargs",
+        ),
+        (
+            {"args": [1], "kwargs": {"a": 1}},
+            "args: the handler takes one Shipped, the payload gives 1 args and 1",
+        ),
         ({"args": [1], "kwargs": {}}, "args[0]: 1 where Shipped is declared"),
         (
             {"args": [{"dataclass": "x"}], "kwargs": {}},

@@ -934,7 +934,10 @@ def decode(
         where = "args"
         if not isinstance(target, str):
             if len(args) != 1 or kwargs:
-                raise Mismatch(f"the handler takes one {target.__qualname__}, the payload gives more")
+                raise Mismatch(
+                    f"the handler takes one {target.__qualname__}, the payload gives {len(args)} args "
+                    f"and {len(kwargs)} kwargs"
+                )
             event_type = _event_type(target)
             return tuple(_decode_items(args, lambda i: event_type, -1)), {}
         if len(args) == 1 and not kwargs and type(args[0]) is dict and "dataclass" in args[0]:
