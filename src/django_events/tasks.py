@@ -48,11 +48,20 @@ BACKOFF: Final = 1.0
 MAX_BACKOFF: Final = 300.0
 
 
+#: ``deliver`` on each handler options' queue and priority, for first attempts: ``using``
+#: builds and checks a new task each time (the backend checks it again at each enqueue).
+_placed: dict[QueueOptions, Any] = {}
+
+
 def enqueue(registration: Registration, name: str, payload: str, attempt: int = 1) -> None:
     """Enqueue one event for one queued handler, signed (retry ``attempt`` waits its backoff)."""
     options = registration.queue
     assert options is not None
-    placed = deliver.using(**_placement(options, attempt))
+    placed = _placed.get(options) if attempt == 1 else None
+    if placed is None:
+        placed = deliver.using(**_placement(options, attempt))
+        if attempt == 1:
+            _placed[options] = placed
     handler, target = registration.label, registration.target_key
     placed.enqueue(handler, target, name, payload, attempt, sign(handler, target, name, payload, attempt))
 
