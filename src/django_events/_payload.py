@@ -36,7 +36,7 @@ import typing
 import uuid
 import zoneinfo
 from collections.abc import Callable, Iterator
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
@@ -767,7 +767,7 @@ def _type_of(annotation: Any) -> _Type:
     if annotation is Any or annotation is object:
         return ANY
     name = _annotation_name(annotation)
-    accepts = _SCALAR_CLASSES.get(annotation) if isinstance(annotation, type) else None
+    accepts = _SCALAR_CLASSES.get(annotation) if _is_class(annotation) else None
     if accepts is not None:
         return _ScalarType(name, accepts)
     origin = typing.get_origin(annotation)
@@ -790,7 +790,7 @@ def _type_of(annotation: Any) -> _Type:
         return _TupleType(None, ANY, name)
     if isinstance(annotation, typing.NewType):
         return type_of(annotation.__supertype__)
-    if isinstance(annotation, type):
+    if _is_class(annotation):
         if issubclass(annotation, Model):
             return _ModelType(annotation)
         if dataclasses.is_dataclass(annotation):
@@ -799,6 +799,11 @@ def _type_of(annotation: Any) -> _Type:
     if isinstance(origin, type):  # Sequence[int], set[str]...: the class, its items untyped
         return _ClassType(origin)
     return ANY  # a TypeVar...
+
+
+def _is_class(annotation: Any) -> TypeGuard[type]:
+    """A plain class (on Python 3.10, ``list[int]`` is an instance of ``type`` too)."""
+    return isinstance(annotation, type) and typing.get_origin(annotation) is None
 
 
 def _annotation_name(annotation: Any) -> str:
@@ -810,7 +815,7 @@ def _annotation_name(annotation: Any) -> str:
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin is typing.Union or origin is types.UnionType:
         return " | ".join(map(_annotation_name, args))
-    if isinstance(annotation, type) and not args:
+    if _is_class(annotation):
         return annotation.__qualname__
     if isinstance(origin, type) and args:
         return f"{origin.__qualname__}[{', '.join(map(_annotation_name, args))}]"
