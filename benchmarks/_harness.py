@@ -48,6 +48,7 @@ def setup_django(tasks_database: str) -> None:
         DJANGO_EVENTS={"MODE": "sync", "AUTODISCOVER": False},
         DEFAULT_AUTO_FIELD="django.db.models.AutoField",
         USE_TZ=True,
+        SECRET_KEY="django_events benchmarks",  # signs the queued handlers' tasks (scenario 8)
     )
     django.setup()
 

@@ -11,7 +11,9 @@ import os
 import tempfile
 from importlib.util import find_spec
 
-SECRET_KEY = "django_events-tests"
+# A task worker of tests/test_worker.py may run with another key (key rotation).
+SECRET_KEY = os.environ.get("DJANGO_EVENTS_SECRET_KEY", "django_events-tests")
+SECRET_KEY_FALLBACKS = os.environ.get("DJANGO_EVENTS_SECRET_KEY_FALLBACKS", "").split()
 DEBUG = False
 ALLOWED_HOSTS = ["testserver", "localhost"]
 

@@ -295,7 +295,8 @@ def test_a_message_written_into_the_queue_by_hand_is_refused(
 ) -> None:
     pwned = tmp_path / "pwned"
     embed = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
-    args = ["os.system", "re:.*", "worker::mail::x", {"args": [f"touch {pwned}"], "kwargs": {}}]
+    payload = json.dumps({"args": [f"touch {pwned}"], "kwargs": {}})
+    args = ["os.system", "re:.*", "worker::mail::x", payload, 1, "not-a-signature"]
     forged, pickled = str(uuid.uuid4()), str(uuid.uuid4())
     with redis.Redis.from_url(redis_url) as client:
         client.lpush("default", _message(json.dumps([args, {}, embed]).encode(), "application/json", forged))
@@ -309,7 +310,8 @@ def test_a_message_written_into_the_queue_by_hand_is_refused(
         "the log lines", lambda: "untrusted content of type pickle" in celery_worker.output()
     )
     output = celery_worker.output()
-    assert "queued handler os.system could not run for event 'worker::mail::x'" in output
+    assert "queued handler 'os.system' could not run for event 'worker::mail::x'" in output
+    assert "does not verify with this worker's SECRET_KEY" in output  # refused before decoding
     assert "django_events.exceptions.RefusedTask: " in output
     assert not pwned.exists()
     assert not HandlerRun.objects.exists()

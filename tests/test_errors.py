@@ -7,10 +7,12 @@ and nothing queued before the bad call is lost: see the ``queued_before`` fixtur
 from __future__ import annotations
 
 import functools
+import json
 import re
 import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +42,10 @@ from django_events import (
     path_from_class,
     signal_to_event,
 )
+from django_events._payload import sign
 from django_events.checks import check_settings
+from django_events.exceptions import RefusedTask
+from django_events.tasks import deliver
 from django_events.testing import assert_dispatched, capture_events, expect, fake_events, mocks_dispatch
 from tests.conftest import Recorder
 from tests.testapp.models import Customer, Order, PriorityOrder, Timestamped, Unobserved
@@ -107,10 +112,40 @@ def queued_audit(name: str, *args: object) -> None:
     """A queued pattern handler."""
 
 
-def _dispatch_queued(d: EventDispatcher, event: Attached | str, *args: object) -> None:
+def _dispatch_queued(d: EventDispatcher, event: Attached | Priced | str, *args: object) -> None:
     d.register(Attached, queued_receipt, queue=True)
+    d.register(Priced, queued_price, queue=True)
     d.register("shop.*", queued_audit, queue=True)
     d.dispatch(event, *args)
+
+
+class Priced(Event):
+    amount: Decimal
+
+
+def queued_price(event: Priced) -> None:
+    """A queued handler of Priced."""
+
+
+@dataclass
+class Address:
+    street: str
+
+
+def _nested(depth: int) -> list[Any]:
+    nested: list[Any] = []
+    for _ in range(depth - 1):
+        nested = [nested]
+    return nested
+
+
+AUDIT = ("tests.test_errors.queued_audit", "re:shop.*", "shop.paid", json.dumps({"args": [1], "kwargs": {}}))
+
+
+def _deliver(d: EventDispatcher, attempt: int, signature: str | None = None) -> None:
+    """The task as a worker runs it, in this process."""
+    d.register("shop.*", queued_audit, queue=True)
+    deliver.call(*AUDIT, attempt, sign(*AUDIT, attempt) if signature is None else signature)
 
 
 @dataclass(frozen=True)
@@ -257,6 +292,49 @@ CASES = [
         PayloadError,
         "cannot queue event 'shop.paid' args[0]: an unsaved Order (a worker loads model instances again "
         "by primary key)",
+    ),
+    Case(
+        'dispatcher.dispatch("shop.paid", 10 ** 5000)',
+        lambda d: _dispatch_queued(d, "shop.paid", 10**5000),
+        PayloadError,
+        "cannot queue event 'shop.paid' args[0]: an int of more than 4300 digits "
+        "(sys.get_int_max_str_digits()), which JSON cannot carry",
+    ),
+    Case(
+        'dispatcher.dispatch("shop.paid", [[[...]]])',
+        lambda d: _dispatch_queued(d, "shop.paid", _nested(101)),
+        PayloadError,
+        "cannot queue event 'shop.paid' args[0][0][0]...: values nested more than 100 levels deep (lists, "
+        "tuples, dicts and dataclasses), or a value that contains itself",
+    ),
+    Case(
+        'dispatcher.dispatch("shop.paid", Address("Main St"))',
+        lambda d: _dispatch_queued(d, "shop.paid", Address("Main St")),
+        PayloadError,
+        "cannot queue event 'shop.paid' args[0]: Address(street='Main St') is a tests.test_errors.Address: a "
+        "queued pattern handler declares no types, so it gets no dataclass but the Event dispatched; "
+        "dispatch an Event whose field declares the class",
+    ),
+    Case(
+        'dispatcher.dispatch(Priced(amount="9.50"))',
+        lambda d: _dispatch_queued(d, Priced(amount=_any("9.50"))),
+        PayloadError,
+        "cannot queue Priced.amount: '9.50' (str) is not Decimal, the declared type",
+    ),
+    Case(
+        'deliver(handler, target, name, payload, attempt, "forged")',
+        lambda d: _deliver(d, 1, "forged"),
+        RefusedTask,
+        "refused a task for handler 'tests.test_errors.queued_audit', target 're:shop.*' and event "
+        "'shop.paid': its signature does not verify with this worker's SECRET_KEY or SECRET_KEY_FALLBACKS "
+        "(a forged or altered task, or one signed with another key)",
+    ),
+    Case(
+        "deliver(handler, target, name, payload, 5, signature)",
+        lambda d: _deliver(d, 5),
+        RefusedTask,
+        "refused a task for handler tests.test_errors.queued_audit: attempt 5, where the handler takes a "
+        "whole number from 1 to 1 (retries=0)",
     ),
     Case(
         "@observes(Unobserved, queue=True) class Mailer: def deleted(...)",

@@ -24,6 +24,7 @@ from django_events import (
     model_event_name,
     on,
 )
+from django_events._routing import Registration
 from tests.testapp.models import Customer, Note, Order, PriorityOrder, Timestamped
 
 pytestmark = pytest.mark.django_db
@@ -187,3 +188,11 @@ def test_on_takes_a_typed_model_event() -> None:
         dispatcher.settle()
         order = Order.objects.create()
     assert [e.instance for e in got] == [order]
+
+
+def test_a_typed_model_handler_takes_what_a_save_dispatches() -> None:
+    """What a route checks a dispatch of the name against (Registration.fits)."""
+    registration = Registration.create(Created[Order], lambda event: None)
+    assert registration.fits((Order(),), {})
+    assert not registration.fits((Customer(),), {})
+    assert not registration.fits((Order(),), {"using": "default"})

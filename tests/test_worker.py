@@ -8,27 +8,35 @@ whatever happened.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import itertools
+import json
 import os
 import subprocess
 import sys
 import time
 import uuid
+import zoneinfo
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
 from typing import Any
+from zoneinfo import TZPATH
 
 import pytest
 from django.apps import apps
 from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.signing import Signer
 from django.db import connection, transaction
+from django.db.models import Model
+from django.test import override_settings
+from django.utils import timezone
 
 from django_events import EventDispatcher, dispatcher
+from django_events._payload import sign
 from django_events.tasks import BACKOFF, deliver
 from tests.conftest import ROOT, measured
 from tests.testapp import queued
@@ -60,35 +68,52 @@ class Worker:
             time.sleep(0.05)
 
 
-@contextlib.contextmanager
-def running_worker(log: Path) -> Iterator[Worker]:
-    """A ``db_worker`` process on the test database, writing to ``log``, stopped on exit."""
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE,
-        "DJANGO_EVENTS_WORKER_DB": str(connection.settings_dict["NAME"]),  # the test database
-        "PYTHONPATH": str(ROOT),
-    }
-    command = [sys.executable, *measured(), "-m", "django", "db_worker", "--queue-name", "*"]
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*command, "--interval", "0.05", "--no-startup-delay"], cwd=ROOT, env=env, stdout=out, stderr=out
-        )
+@pytest.fixture
+def start_worker(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
+    """Start a worker (``environ``: more environment variables, such as another SECRET_KEY);
+    every worker started is stopped at the end of the test."""
+    started: list[Worker] = []
+
+    def start(**environ: str) -> Worker:
+        log = tmp_path / f"worker-{len(started)}.log"
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE,
+            "DJANGO_EVENTS_WORKER_DB": str(connection.settings_dict["NAME"]),  # the test database
+            "PYTHONPATH": str(ROOT),
+            **environ,
+        }
+        command = [sys.executable, *measured(), "-m", "django", "db_worker", "--queue-name", "*"]
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [*command, "--interval", "0.05", "--no-startup-delay"],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=out,
+            )
+        started.append(Worker(process, log))
+        return started[-1]
+
     try:
-        yield Worker(process, log)
+        yield start
     finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:  # pragma: no cover - only when the worker hangs
-            process.kill()
-            process.wait()
+        for worker in started:
+            stop(worker)
+
+
+def stop(worker: Worker) -> None:
+    worker.process.terminate()
+    try:
+        worker.process.wait(15)
+    except subprocess.TimeoutExpired:  # pragma: no cover - only when the worker hangs
+        worker.process.kill()
+        worker.process.wait()
 
 
 @pytest.fixture
-def worker(tmp_path: Path) -> Iterator[Worker]:
-    with running_worker(tmp_path / "worker.log") as started:
-        yield started
+def worker(start_worker: Callable[..., Worker]) -> Worker:
+    return start_worker()
 
 
 @pytest.fixture(autouse=True)
@@ -96,8 +121,8 @@ def handlers() -> None:
     queued.register()  # this process enqueues; the worker registered the same at start-up
 
 
-def task_model() -> type[Any]:
-    """The database backend's model of a task and its result."""
+def task_model() -> type[Model]:
+    """The database backend's model of a task (its table is the task store)."""
     (config,) = [c for c in apps.get_app_configs() if c.name == settings.TASKS_APP]
     return config.get_model("DBTaskResult")
 
@@ -105,6 +130,35 @@ def task_model() -> type[Any]:
 def task_results() -> list[Any]:
     """The database backend's task results, oldest first, as TaskResult objects."""
     return [row.task_result for row in task_model()._default_manager.order_by("enqueued_at")]
+
+
+def write_task(*args: Any) -> str:
+    """A row of the task table written by hand, as anyone with write access to it could:
+    a task for ``deliver`` with these arguments. Its id."""
+    row = task_model()._default_manager.create(
+        task_path="django_events.tasks.deliver",
+        args_kwargs={"args": list(args), "kwargs": {}},
+        queue_name="default",
+        backend_name="default",
+        run_after=timezone.now(),
+    )
+    return str(row.pk)
+
+
+def signed(handler: Any, target: Any, name: Any, payload: Any, attempt: Any = 1) -> list[Any]:
+    """A task's arguments with the signature this project's SECRET_KEY gives them (what a
+    leaked key, or a bug, would let through): then the worker's own checks must hold."""
+    return [handler, target, name, payload, attempt, sign(handler, target, name, payload, attempt)]
+
+
+def payload(*args: Any, **kwargs: Any) -> str:
+    """A payload written by hand."""
+    return json.dumps({"args": list(args), "kwargs": kwargs})
+
+
+def failures() -> dict[str, str]:
+    """The traceback of each failed task, by task id."""
+    return {str(result.id): result.errors[0].traceback for result in task_results() if result.errors}
 
 
 def statuses() -> list[str]:
@@ -209,9 +263,19 @@ def test_without_after_commit_the_task_is_part_of_the_transaction() -> None:
     assert task_results() == []
     with transaction.atomic():
         queued.Doomed("committed").dispatch()
-    assert [r.args[3] for r in task_results()] == [
-        {"args": [{"dataclass": ["tests.testapp.queued:Doomed", {"key": "committed"}]}], "kwargs": {}}
-    ]
+    (result,) = task_results()
+    handler, target, name, text, attempt, signature = result.args
+    assert (handler, target, name, attempt) == (
+        "tests.testapp.queued.doomed",
+        "event:tests.testapp.queued:Doomed",
+        "tests::testapp::queued::Doomed",
+        1,
+    )
+    assert json.loads(text) == {
+        "args": [{"dataclass": ["tests.testapp.queued:Doomed", {"key": "committed"}]}],
+        "kwargs": {},
+    }
+    assert signature == sign(handler, target, name, text, attempt)
 
 
 def test_a_raising_in_process_handler_stops_no_task() -> None:
@@ -259,9 +323,9 @@ def test_an_enqueue_that_fails_after_the_commit_is_logged_and_stops_nothing(
 def test_a_retry_that_cannot_be_enqueued_is_logged(caplog: pytest.LogCaptureFixture) -> None:
     d = EventDispatcher(mode="sync")
     d.register("worker::unlucky", queued.unlucky, queue="nowhere", retries=1)
-    payload: dict[str, Any] = {"args": [], "kwargs": {}}
+    task = signed("tests.testapp.queued.unlucky", "re:worker::unlucky", "worker::unlucky", payload())
     with pytest.raises(RuntimeError, match="unlucky worker::unlucky"):  # the task itself, in this process
-        deliver.call("tests.testapp.queued.unlucky", "re:worker::unlucky", "worker::unlucky", payload)
+        deliver.call(*task)
     assert [r.getMessage() for r in caplog.records if r.name == "django_events"] == [
         "queued handler tests.testapp.queued.unlucky: its retry could not be enqueued",
         "queued handler tests.testapp.queued.unlucky failed for event 'worker::unlucky' (attempt 1 of 2)",
@@ -350,7 +414,8 @@ REFUSED = [
         "event:tests.testapp.queued:Paid",
         queued.Paid.event_name,
         [{"dataclass": ["tests.testapp.queued:Flaky", {"key": "k"}]}],
-        "handler tests.testapp.queued.record_paid: it takes Paid, the task carries args=(Flaky(key='k'),)",
+        "handler tests.testapp.queued.record_paid: args[0]: a 'tests.testapp.queued:Flaky' where Paid "
+        "(or a subclass) is declared",
         id="typed handler, another event class",
     ),
 ]
@@ -360,7 +425,7 @@ REFUSED = [
 def test_the_worker_refuses_a_task_for_anything_it_did_not_queue(
     worker: Worker, handler: str, target: str, name: str, args: list[Any], message: str
 ) -> None:
-    deliver.enqueue(handler, target, name, {"args": args, "kwargs": {}})
+    write_task(*signed(handler, target, name, payload(*args)))  # even with a valid signature
     worker.wait_for("a failed task", lambda: statuses() == ["FAILED"])
     assert f"RefusedTask: refused a task for {message}" in task_results()[0].errors[0].traceback
     assert not HandlerRun.objects.exists()
@@ -386,35 +451,203 @@ def test_events_a_queued_handler_dispatches_run_in_the_worker(worker: Worker) ->
 
 
 def test_a_deleted_row_is_a_clear_error(worker: Worker) -> None:
-    missing = {"args": [{"model": ["testapp.customer", 999999, "default"]}], "kwargs": {}}
-    deliver.enqueue(
-        "tests.testapp.queued.customer_created",
-        "re:events::db::tests::testapp::models::Customer::created",
-        "events::db::tests::testapp::models::Customer::created",
-        missing,
+    write_task(
+        *signed(
+            "tests.testapp.queued.customer_created",
+            "re:events::db::tests::testapp::models::Customer::created",
+            "events::db::tests::testapp::models::Customer::created",
+            payload({"model": ["testapp.customer", 999999, "default"]}),
+        )
     )
     worker.wait_for("a failed task", lambda: statuses() == ["FAILED"])
     assert "testapp.Customer with pk=999999 no longer exists" in task_results()[0].errors[0].traceback
     assert not HandlerRun.objects.exists()
 
 
+# -- issue 15: signed tasks, forged rows, exact round trips -------------------------------
+
+PAID = ("tests.testapp.queued.record_paid", "event:tests.testapp.queued:Paid", queued.Paid.event_name)
+MAIL = ("tests.testapp.queued.record_mail", "re:worker::mail::.*", "worker::mail::x")
+CUSTOMER_CREATED = (
+    "tests.testapp.queued.customer_created",
+    "re:events::db::tests::testapp::models::Customer::created",
+    "events::db::tests::testapp::models::Customer::created",
+)
+
+
+def paid_fields(row: Order, **forged: Any) -> dict[str, Any]:
+    """The fields of a Paid event as a payload gives them, some of them forged."""
+    return {
+        "order": {"model": ["testapp.order", row.pk, "default"]},
+        "amount": {"decimal": "9.50"},
+        "at": {"datetime": ["2026-11-25T09:30:00+00:00", 0]},
+        "day": {"date": "2026-11-25"},
+        "ref": {"uuid": "12345678-1234-5678-1234-567812345678"},
+        "line": {"dataclass": ["tests.testapp.queued:Line", {"sku": "s", "quantity": 1}]},
+        "tags": {"tuple": []},
+        "extra": {"dict": {}},
+        **forged,
+    }
+
+
+def paid(row: Order, path: str = "tests.testapp.queued:Paid", **forged: Any) -> str:
+    return payload({"dataclass": [path, paid_fields(row, **forged)]})
+
+
+def assert_refused(rows: dict[str, str], worker: Worker) -> None:
+    """Each task failed with its message (its id -> a part of its traceback), no handler ran,
+    nothing was retried, and the worker logged each refusal."""
+    worker.wait_for("every task failed", lambda: statuses() == ["FAILED"] * len(rows))
+    tracebacks = failures()
+    assert {id: message for id, message in rows.items() if message not in tracebacks[id]} == {}
+    assert all("RefusedTask: refused a task" in traceback for traceback in tracebacks.values())
+    assert (
+        list(HandlerRun.objects.values_list("handler", flat=True)) == []
+    )  # no __post_init__ nor __getattr__
+    worker.wait_for("the log lines", lambda: worker.output().count("could not run for event") == len(rows))
+
+
+def test_a_task_whose_signature_does_not_verify_is_refused_before_anything_is_read(worker: Worker) -> None:
+    order = Order.objects.create()
+    genuine = signed(*PAID, paid(order))
+    handler, target, name, text, attempt, signature = genuine
+    with override_settings(SECRET_KEY="another project's key"):
+        other_key = sign(handler, target, name, text, attempt)
+    other_salt = Signer(salt="another salt").signature(json.dumps(genuine[:5], separators=(",", ":")))
+    user = User.objects.create(username="admin", is_superuser=True)
+    not_verified = "its signature does not verify with this worker's SECRET_KEY or SECRET_KEY_FALLBACKS"
+    rows = {
+        write_task(handler, target, name, text, attempt, ""): not_verified,  # unsigned
+        write_task(handler, target, name, text, attempt, other_key): not_verified,
+        write_task(handler, target, name, text, attempt, other_salt): not_verified,
+        write_task(handler, target, name, text, attempt, 42): not_verified,
+        write_task(handler, target, name, text, 2, signature): not_verified,  # a forged attempt
+        write_task(*MAIL[:2], name, text, attempt, signature): not_verified,  # a swapped handler
+        write_task(handler, target, "worker::mail::x", text, attempt, signature): not_verified,
+        write_task(  # another row in a field
+            handler, target, name, text.replace('"testapp.order"', '"auth.user"'), attempt, signature
+        ): not_verified,
+        write_task(*MAIL, payload({"model": ["auth.user", user.pk, "default"]}), 1, "forged"): not_verified,
+        write_task(*MAIL, {"args": [1], "kwargs": {}}, 1): not_verified,  # as tasks were before signing
+    }
+    assert_refused(rows, worker)
+
+
+def test_forged_values_are_refused_even_with_a_valid_signature(worker: Worker) -> None:
+    # Signed with the project's key, as a leaked key (or a bug) would let through: the
+    # handler's declared types, the allowlist and the task's shape still hold.
+    order = Order.objects.create()
+    admin = {"model": ["auth.user", User.objects.create(username="admin").pk, "default"]}
+    tripwire = {"dataclass": ["tests.testapp.queued:Tripwire", {"note": "built"}]}
+    lazy = {"dataclass": ["tests.testapp.lazy:Paid", paid_fields(order)]}
+    rows = {
+        write_task(*signed(*PAID, paid(order, order=admin))): (
+            "record_paid: args[0].order: a 'auth.user' instance where testapp.Order (or a "
+            "subclass) is declared"
+        ),
+        write_task(*signed(*PAID, paid(order, amount={"model": ["testapp.customer", 1, "default"]}))): (
+            "record_paid: args[0].amount: a model where a scalar is declared"
+        ),
+        write_task(*signed(*PAID, paid(order, line=tripwire))): (
+            "record_paid: args[0].line: a 'tests.testapp.queued:Tripwire' where Line (or a subclass) "
+            "is declared"
+        ),
+        write_task(*signed(*PAID, paid(order, "tests.testapp.lazy:Paid"))): (
+            "record_paid: args[0]: a 'tests.testapp.lazy:Paid' where Paid (or a subclass) is declared"
+        ),
+        write_task(*signed(*MAIL, payload(1, tripwire))): (
+            "record_mail: args[1]: a dataclass where no class is declared"
+        ),
+        write_task(*signed(*MAIL, payload(lazy))): (
+            "record_mail: args[0]: a 'tests.testapp.lazy:Paid' where an Event named 'worker::mail::x' "
+            "(or a subclass) is declared"
+        ),
+        write_task(*signed(*CUSTOMER_CREATED, payload(admin))): (
+            "customer_created: args[0]: a 'auth.user' instance where testapp.Customer (or a "
+            "subclass) is declared"
+        ),
+        write_task(*signed(*MAIL, json.dumps({"args": "abc", "kwargs": {}}))): (
+            "record_mail: the payload: its args must be a list, got 'abc'"
+        ),
+        write_task(*signed(MAIL[0], MAIL[1], 42, payload())): "its event name must be a str, got 42",
+        write_task(
+            *signed(
+                "tests.testapp.queued.doomed",
+                "event:tests.testapp.queued:Doomed",
+                queued.Doomed.event_name,
+                payload({"dataclass": ["tests.testapp.queued:Doomed", {"key": "k"}]}),
+                -3,
+            )
+        ): "doomed: attempt -3, where the handler takes a whole number from 1 to 1 (retries=0)",
+        write_task(
+            *signed(
+                "tests.testapp.queued.flaky",
+                "event:tests.testapp.queued:Flaky",
+                queued.Flaky.event_name,
+                payload({"dataclass": ["tests.testapp.queued:Flaky", {"key": "k"}]}),
+                4,
+            )
+        ): "flaky: attempt 4, where the handler takes a whole number from 1 to 3 (retries=2)",
+        write_task(*signed(*MAIL, payload(10**40), True)): "attempt True, where the handler takes",
+    }
+    assert_refused(rows, worker)
+
+
+def test_aware_datetimes_and_times_keep_their_offset_zone_and_fold_in_the_worker(worker: Worker) -> None:
+    paris = zoneinfo.ZoneInfo("Europe/Paris")
+    (path,) = [Path(root, "Europe", "Paris") for root in TZPATH if Path(root, "Europe", "Paris").exists()][:1]
+    with path.open("rb") as file:
+        unnamed = zoneinfo.ZoneInfo.from_file(file)  # no key: it travels as its fixed offset
+    india = datetime.timezone(datetime.timedelta(hours=5, minutes=30))
+    values = (
+        datetime.datetime(2026, 10, 25, 2, 30, tzinfo=paris, fold=1),  # the second 02:30
+        datetime.datetime(2026, 10, 25, 2, 30, tzinfo=datetime.timezone.utc, fold=1),
+        datetime.datetime(2026, 10, 25, 2, 30, tzinfo=india, fold=1),
+        datetime.datetime(2026, 10, 25, 2, 30, tzinfo=unnamed, fold=1),
+        datetime.time(12, 0, tzinfo=paris, fold=1),
+        datetime.time(12, 0, tzinfo=india),
+        datetime.time(12, 0, fold=1),
+    )
+    dispatcher.dispatch("worker::mail::clocks", *values)
+    worker.wait_for("mail handler run", lambda: HandlerRun.objects.filter(handler="mail").exists())
+    one_hour = datetime.timezone(datetime.timedelta(hours=1))  # Paris's offset at the second 02:30
+    expected = (*values[:3], values[3].replace(tzinfo=one_hour), *values[4:])
+    assert HandlerRun.objects.get(handler="mail").detail == repr((expected, {}))
+
+
+def test_a_task_signed_with_a_retired_key_runs_while_the_key_is_a_fallback(
+    start_worker: Callable[..., Worker],
+) -> None:
+    queued.Greeted("old key").dispatch()  # signed with this process's SECRET_KEY
+    rotated = start_worker(DJANGO_EVENTS_SECRET_KEY="the new key")
+    rotated.wait_for("a failed task", lambda: statuses() == ["FAILED"])
+    assert "its signature does not verify" in task_results()[0].errors[0].traceback
+    stop(rotated)
+    queued.Greeted("old key, kept").dispatch()
+    start_worker(
+        DJANGO_EVENTS_SECRET_KEY="the new key", DJANGO_EVENTS_SECRET_KEY_FALLBACKS=settings.SECRET_KEY
+    ).wait_for("a successful task", lambda: statuses() == ["FAILED", "SUCCESSFUL"])
+    assert list(HandlerRun.objects.values_list("event", flat=True)) == ["old key, kept"]
+
+
 @pytest.mark.postgres
-def test_four_workers_on_postgresql_run_each_of_2000_tasks_exactly_once(tmp_path: Path) -> None:
+def test_four_workers_on_postgresql_run_each_of_2000_tasks_exactly_once(
+    start_worker: Callable[..., Worker],
+) -> None:
     assert connection.vendor == "postgresql"  # make pytest: --ds tests.settings_postgres -m ""
     tasks = task_model()._default_manager
-    with contextlib.ExitStack() as stack:
-        workers = [stack.enter_context(running_worker(tmp_path / f"worker-{n}.log")) for n in range(4)]
-        for started in workers:  # all four compete from the first task on
-            started.wait_for("its start", partial(started.says, "Starting worker"))
-        with transaction.atomic():  # the 2,000 tasks appear at once, at the commit
-            for key in range(2000):
-                queued.Counted(key).dispatch()
-        dispatcher.clear_queue()
-        workers[0].wait_for(
-            "2,000 finished tasks",
-            lambda: tasks.exclude(status__in=["READY", "RUNNING"]).count() == 2000,
-            timeout=300,
-        )
+    workers = [start_worker() for _ in range(4)]
+    for started in workers:  # all four compete from the first task on
+        started.wait_for("its start", partial(started.says, "Starting worker"))
+    with transaction.atomic():  # the 2,000 tasks appear at once, at the commit
+        for key in range(2000):
+            queued.Counted(key).dispatch()
+    dispatcher.clear_queue()
+    workers[0].wait_for(
+        "2,000 finished tasks",
+        lambda: tasks.exclude(status__in=["READY", "RUNNING"]).count() == 2000,
+        timeout=300,
+    )
     runs = HandlerRun.objects.filter(handler="counted")
     assert sorted(int(key) for key in runs.values_list("event", flat=True)) == list(range(2000))
     assert set(statuses()) == {"SUCCESSFUL"}

@@ -1,11 +1,13 @@
 """The task that runs queued handlers in a worker of Django's task framework.
 
-``@on(OrderPaid, queue=True)`` makes a dispatch enqueue ``deliver(handler, name,
-payload)`` instead of calling the handler. The worker (``manage.py db_worker`` for the
-database backend, or whatever runs your backend's tasks) imports this module and runs
-``deliver``, which calls the handler only when the worker's own process registered that
-dotted path as a queued handler: a task that names anything else is refused and logged,
-so write access to the task store is not code execution.
+``@on(OrderPaid, queue=True)`` makes a dispatch enqueue ``deliver(handler, target, name,
+payload, attempt, signature)`` instead of calling the handler. The worker (``manage.py
+db_worker`` for the database backend, or whatever runs your backend's tasks) imports this
+module and runs ``deliver``, which first checks the signature (``SECRET_KEY``), then calls
+the handler only when the worker's own process registered that dotted path as a queued
+handler for that target and event, with arguments of the types the handler declared. Any
+other task is refused (``RefusedTask``), logged, and fails without retries: write access to
+the task store is neither code execution nor a way to feed other values to a handler.
 
 The framework is ``django.tasks`` on Django 6.0+, and the ``django-tasks`` backport
 before that.
@@ -20,9 +22,9 @@ from typing import TYPE_CHECKING, Any, Final
 from django.utils import timezone
 
 from ._live import live_registrations
-from ._payload import decode
+from ._payload import decode, short, sign, verify
 from .delivery import gevent
-from .exceptions import RefusedTask
+from .exceptions import RefusedTask, is_whole
 
 if TYPE_CHECKING:
     from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, task, task_backends
@@ -46,12 +48,22 @@ BACKOFF: Final = 1.0
 MAX_BACKOFF: Final = 300.0
 
 
-def enqueue(registration: Registration, name: str, payload: dict[str, Any], attempt: int = 1) -> None:
-    """Enqueue one event for one queued handler (retry ``attempt`` waits its backoff)."""
+#: ``deliver`` on each handler options' queue and priority, for first attempts: ``using``
+#: builds and checks a new task each time (the backend checks it again at each enqueue).
+_placed: dict[QueueOptions, Any] = {}
+
+
+def enqueue(registration: Registration, name: str, payload: str, attempt: int = 1) -> None:
+    """Enqueue one event for one queued handler, signed (retry ``attempt`` waits its backoff)."""
     options = registration.queue
     assert options is not None
-    placed = deliver.using(**_placement(options, attempt))
-    placed.enqueue(registration.label, registration.target_key, name, payload, attempt)
+    placed = _placed.get(options) if attempt == 1 else None
+    if placed is None:
+        placed = deliver.using(**_placement(options, attempt))
+        if attempt == 1:
+            _placed[options] = placed
+    handler, target = registration.label, registration.target_key
+    placed.enqueue(handler, target, name, payload, attempt, sign(handler, target, name, payload, attempt))
 
 
 def _placement(options: QueueOptions, attempt: int) -> dict[str, Any]:
@@ -73,7 +85,18 @@ def placement_problem(options: QueueOptions) -> str | None:
     return None
 
 
-def _registered(handler: str, target: str, name: str) -> Registration:
+def _text(what: str, value: object) -> str:
+    if type(value) is not str:
+        raise RefusedTask(f"refused a task: its {what} must be a str, got {short(value)}")
+    return value
+
+
+def _registered(
+    handler: object, target: object, name: object, payload: object, attempt: object
+) -> Registration:
+    """The queued registration a verified task is for; a RefusedTask for anything else."""
+    handler, target, name = _text("handler", handler), _text("target", target), _text("event name", name)
+    _text("payload", payload)
     for registration in live_registrations():
         if (
             registration.queue is not None
@@ -81,23 +104,17 @@ def _registered(handler: str, target: str, name: str) -> Registration:
             and registration.target_key == target
             and registration.matches(name)
         ):
+            tries = registration.queue.retries + 1
+            if not (is_whole(attempt) and 1 <= attempt <= tries):
+                raise RefusedTask(
+                    f"refused a task for handler {handler}: attempt {short(attempt)}, where the handler "
+                    f"takes a whole number from 1 to {tries} (retries={registration.queue.retries})"
+                )
             return registration
     raise RefusedTask(
         f"refused a task for handler {handler!r}, target {target!r} and event {name!r}: this process "
         "registered no queued handler of that path and target for that event"
     )
-
-
-def _checked(registration: Registration, payload: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """The decoded arguments; a typed handler gets only an instance of its own Event class."""
-    args, kwargs = decode(payload)
-    target = registration.target
-    if not isinstance(target, str) and not registration.fits(args, kwargs):
-        raise RefusedTask(
-            f"refused a task for handler {registration.label}: it takes {target.__qualname__}, "
-            f"the task carries args={args!r} kwargs={kwargs!r}"
-        )
-    return args, kwargs
 
 
 def _task_queue() -> str:
@@ -107,14 +124,18 @@ def _task_queue() -> str:
 
 
 @task(queue_name=_task_queue())
-def deliver(handler: str, target: str, name: str, payload: dict[str, Any], attempt: int = 1) -> None:
-    """Run one queued handler for one event, in the worker."""
+def deliver(handler: str, target: str, name: str, payload: str, attempt: int, signature: str = "") -> None:
+    """Run one queued handler for one event, in the worker (every argument is signed; a task
+    without a signature, one enqueued before tasks were signed among them, is refused)."""
     extra = {"event_name": name, "handler": handler}
     try:
-        registration = _registered(handler, target, name)
-        args, kwargs = _checked(registration, payload)
+        verify(handler, target, name, payload, attempt, signature)  # before anything is read
+        registration = _registered(handler, target, name, payload, attempt)
+        args, kwargs = decode(payload, registration.target, name, handler=handler)
     except Exception:
-        logger.exception("queued handler %s could not run for event %r", handler, name, extra=extra)
+        logger.exception(
+            "queued handler %s could not run for event %s", short(handler), short(name), extra=extra
+        )
         raise
     try:
         if registration.takes_event:  # (an async handler runs to completion: ``call``)

@@ -23,6 +23,7 @@ from django_events import (
     observe_model,
     observes,
 )
+from tests.testapp import lazy  # noqa: F401  (in the worker's sys.modules: see test_worker)
 from tests.testapp.models import Customer, HandlerRun, Order, Shipment
 
 
@@ -30,6 +31,16 @@ from tests.testapp.models import Customer, HandlerRun, Order, Shipment
 class Line:
     sku: str
     quantity: int
+
+
+@dataclasses.dataclass
+class Tripwire:
+    """A dataclass whose construction leaves a trace: a forged payload must never build it."""
+
+    note: str
+
+    def __post_init__(self) -> None:  # pragma: no cover - only when a test fails
+        HandlerRun.objects.create(handler="Tripwire.__post_init__", event=self.note)
 
 
 class Paid(Event, frozen=True):

@@ -1,8 +1,8 @@
 """Queued handlers: one task per event and handler on Django's task framework.
 
 The payload is encoded when the event is dispatched, in the caller, before any handler of
-that event runs: a value with no JSON form is a ``PayloadError`` there. Each handler's
-task is enqueued at once, or when the transaction commits (``after_commit=True``). The
+that event runs: a value that cannot go in it is a ``PayloadError`` there. Each handler's
+task is signed and enqueued at once, or when the transaction commits (``after_commit=True``). The
 worker side (the ``deliver`` task) is ``django_events.tasks``, imported on first enqueue:
 the framework is only needed by projects with queued handlers.
 """
@@ -42,7 +42,7 @@ class TaskDelivery:
         kwargs: dict[str, Any],
         context: Context | None,
     ) -> None:
-        payload = encode(args, kwargs, where=f"event {name!r}")
+        payload = encode(args, kwargs, name=name)
         from ..tasks import enqueue
 
         event_alias = context.database if context is not None else None
@@ -80,9 +80,7 @@ class TaskDelivery:
             )
 
 
-def _enqueue_after_commit(
-    registration: Registration, name: str, payload: dict[str, Any]
-) -> Callable[[], None]:
+def _enqueue_after_commit(registration: Registration, name: str, payload: str) -> Callable[[], None]:
     """The on_commit callback that enqueues one task; a failure is logged (the data committed)."""
 
     def enqueue_after_commit() -> None:
