@@ -104,6 +104,9 @@ def test_after_commit_batch_events_wait_for_the_commit() -> None:
         Item.objects.update(quantity=1)
         assert got == []
     assert len(got) == 1
+    Item.objects.update(quantity=3)  # autocommit: its own transaction, committed at once
+    assert [e.values for e in got] == [{"quantity": 1}, {"quantity": 3}]
+    got.pop()
     try:
         with transaction.atomic():
             Item.objects.update(quantity=2)
@@ -173,3 +176,83 @@ def test_a_typed_bulk_handler_takes_what_the_bulk_call_dispatches() -> None:
     assert registration.fits(([item], ["sku"]), {"using": "default"})
     assert not registration.fits(([item],), {"using": "default"})
     assert not registration.fits(([item], ["sku"]), {})
+
+
+# -- what a review found (each failed before its fix) ----------------------------------------
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "other"])
+def test_after_commit_batch_events_wait_for_the_commit_of_the_calls_database() -> None:
+    d = EventDispatcher(mode="sync")
+    got: list[BulkCreated[Item]] = []
+    d.register(BulkCreated[Item], got.append, after_commit=True)
+
+    def rolled_back() -> None:
+        with transaction.atomic(using="other"):
+            Item.objects.using("other").bulk_create([Item(sku="rolled back")])
+            assert got == []
+            raise RuntimeError("rollback")
+
+    with pytest.raises(RuntimeError):
+        rolled_back()
+    assert got == []  # never delivered: "other" rolled back
+    with transaction.atomic(using="other"):
+        Item.objects.using("other").bulk_create([Item(sku="kept")])
+        assert got == []  # waits for "other", not for "default"
+    assert [(e.using, e.instances[0].sku) for e in got] == [("other", "kept")]
+
+
+def test_bulk_update_is_one_event_not_one_per_batch(sync: EventDispatcher) -> None:
+    got: list[Any] = []
+    sync.register(BulkUpdated[Item], got.append)
+    sync.register(QuerySetUpdated[Item], got.append)
+    items = Item.objects.bulk_create([Item(sku=f"s{i}") for i in range(5)])
+    Item.objects.bulk_update(items, ["quantity"], batch_size=2)  # three UPDATEs inside
+    assert [type(e).__qualname__ for e in got] == ["BulkUpdated[Item]"]
+
+
+def test_a_failed_update_inside_a_transaction_leaves_it_usable(sync: EventDispatcher) -> None:
+    sync.register(QuerySetUpdated[Item], lambda event: None)
+    Item.objects.bulk_create([Item(sku="a")])
+    with transaction.atomic():
+        with pytest.raises(TypeError):
+            Item.objects.all()[:1].update(quantity=1)  # Django refuses a sliced update
+        assert Item.objects.count() == 1  # the transaction goes on
+
+
+def test_testing_helpers_see_batch_events_nobody_handles() -> None:
+    from django_events.testing import capture_events
+
+    with capture_events() as captured:
+        Item.objects.bulk_create([Item(sku="seen")])
+    captured.assert_dispatched(BulkCreated[Item], where=lambda e: e.instances[0].sku == "seen")
+
+
+def test_a_call_that_touches_no_row_dispatches_nothing(sync: EventDispatcher, recorder: Recorder) -> None:
+    sync.register(r".*::Item::(bulk_created|queryset_updated|queryset_deleted)", recorder)
+    Item.objects.bulk_create([])
+    Item.objects.filter(sku="none").update(quantity=1)
+    Item.objects.filter(sku="none").delete()
+    assert recorder.calls == []
+
+
+def test_queryset_updated_handlers_cannot_be_queued() -> None:
+    with pytest.raises(
+        TypeError, match=r"cannot be queued for QuerySetUpdated\[Item\]: its values may be expressions"
+    ):
+        on(QuerySetUpdated[Item], queue=True)(_queued_update)
+
+
+def _queued_update(event: QuerySetUpdated[Item]) -> None: ...
+
+
+def test_the_check_counts_bulk_patterns_and_not_catch_alls() -> None:
+    @on(r"events::db::.*::Order::bulk_.*")
+    def bulk_pattern(name: str, *args: Any, **kwargs: Any) -> None: ...
+
+    @on(r"events::db::.*::Order::.*")
+    def every_order_event(name: str, *args: Any, **kwargs: Any) -> None: ...
+
+    found = [m.msg for m in run_checks() if m.id == "django_events.W002"]
+    assert len(found) == 1
+    assert "bulk_pattern listens to bulk events of testapp.Order" in found[0]

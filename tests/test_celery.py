@@ -149,9 +149,11 @@ def web(tmp_path: Path, redis_url: str, code: str) -> str:
 
 
 def results(redis_url: str) -> list[dict[str, Any]]:
-    """The Celery results that the worker stored in Redis."""
+    """The Celery results that the worker stored in Redis, of the tasks that finished (not
+    one that started: fennel may record a STARTED state before the handler ran)."""
     with redis.Redis.from_url(redis_url) as client:
-        return [json.loads(client.get(key)) for key in client.scan_iter("celery-task-meta-*")]
+        stored = [json.loads(client.get(key)) for key in client.scan_iter("celery-task-meta-*")]
+    return [result for result in stored if result["status"] in ("SUCCESS", "FAILURE")]
 
 
 def test_the_settings_and_the_command_are_the_readmes() -> None:

@@ -23,6 +23,7 @@ from django.test import override_settings
 
 from django_events import (
     Created,
+    Creating,
     Event,
     EventDispatcher,
     EventListener,
@@ -593,6 +594,13 @@ CASES = [
         TypeError,
         "Created[Order] is dispatched by the model's saves and deletes, not by code: save the "
         "instance, or dispatch an Event class of your own",
+    ),
+    Case(
+        "on(Creating[Order], queue=True)(handler)",
+        lambda d: on(Creating[Order], queue=True, dispatcher=d)(queued_receipt),  # type: ignore[arg-type]
+        TypeError,
+        "handler tests.test_errors.queued_receipt cannot be queued for Creating[Order]: a worker loads "
+        "the instance again by primary key when it runs, so only Created and Updated can be queued",
     ),
     Case(
         "observes(Unobserved)(42)",

@@ -196,3 +196,35 @@ def test_a_typed_model_handler_takes_what_a_save_dispatches() -> None:
     assert registration.fits((Order(),), {})
     assert not registration.fits((Customer(),), {})
     assert not registration.fits((Order(),), {"using": "default"})
+
+
+def test_handlers_of_events_before_a_save_or_after_a_delete_cannot_be_queued() -> None:
+    for event in (Creating[Order], Updating[Order], Deleting[Order], Deleted[Order]):
+        with pytest.raises(
+            TypeError, match=r"cannot be queued for .*\[Order\]: a worker loads the instance again"
+        ):
+            EventDispatcher().register(event, _queued, queue=True)
+    EventDispatcher().register(Created[Order], _queued, queue=True)  # these two can
+
+
+def _queued(event: Any) -> None: ...
+
+
+def test_a_generic_model_event_cannot_be_registered() -> None:
+    with pytest.raises(TypeError, match=r"Created is generic: name its model, as in Created\[Order\]"):
+        EventDispatcher().register(Created, _queued)
+
+
+def test_the_testing_helpers_know_typed_model_events() -> None:
+    from django_events.testing import capture_events, fake_events
+
+    got: list[Created[Order]] = []
+    dispatcher_ = EventDispatcher(mode="sync")
+    dispatcher_.register(Created[Order], got.append)
+    with capture_events(dispatcher_) as captured:
+        order = Order.objects.create(status="captured")
+    captured.assert_dispatched(Created[Order], where=lambda e: e.instance is order)
+    captured.assert_not_dispatched(Created[Customer])
+    with fake_events(Created[Order], dispatcher=dispatcher_):
+        Order.objects.create()
+    assert [e.instance for e in got] == [order]  # faked: the second never reached it

@@ -18,7 +18,9 @@ name (``...::Order::<action>``)  string handlers get / typed event
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
+from contextvars import ContextVar
 from typing import Any, Final, TypeVar
 
 from django.db import models, transaction
@@ -26,6 +28,7 @@ from django.db import models, transaction
 from ._dispatcher import live_dispatchers
 from ._events import path_from_class
 from ._model_events import ProducedEvent
+from ._running import Context
 
 __all__ = [
     "BULK_ACTIONS",
@@ -53,17 +56,34 @@ def bulk_event_name(model: type[models.Model], action: str) -> str:
 
 
 def _send(model: type[models.Model], action: str, args: tuple[Any, ...], using: str) -> None:
-    """Dispatch one batch event to every dispatcher where something listens to it (a proxy's
-    are its concrete model's, as for saves)."""
+    """Dispatch one batch event to every dispatcher where something listens to it or records
+    it (a proxy's are its concrete model's, as for saves), with the call's database: an
+    after-commit handler waits for the commit of that database. A call that touched no row
+    dispatches nothing."""
+    if not args[0]:
+        return
     name = bulk_event_name(model._meta.concrete_model or model, action)
     for target in live_dispatchers():
-        if target.resolve(name):
-            target.dispatch(name, *args, using=using)
+        if target.recorded or target.resolve(name):
+            target.dispatch_in(name, args, {"using": using}, Context(using))
 
 
 def _listened(model: type[models.Model], action: str) -> bool:
     name = bulk_event_name(model._meta.concrete_model or model, action)
-    return any(target.resolve(name) for target in live_dispatchers())
+    return any(target.recorded or target.resolve(name) for target in live_dispatchers())
+
+
+#: Set while ``bulk_update`` runs: its batches' ``update()`` calls are part of it.
+_updating_in_bulk: ContextVar[bool] = ContextVar("django_events_bulk_update", default=False)
+
+
+def _transaction(using: str) -> contextlib.AbstractContextManager[object]:
+    """The call's own transaction in autocommit mode (the primary keys are read just before
+    the write, in its transaction), nothing inside one: an error the caller catches must not
+    mark its transaction for rollback."""
+    if transaction.get_connection(using).in_atomic_block:
+        return contextlib.nullcontext()
+    return transaction.atomic(using=using)
 
 
 class BulkEventsQuerySet(models.QuerySet[_M]):
@@ -76,16 +96,20 @@ class BulkEventsQuerySet(models.QuerySet[_M]):
 
     def bulk_update(self, objs: Iterable[_M], fields: Iterable[str], *args: Any, **kwargs: Any) -> int:
         objs, fields = list(objs), list(fields)
-        updated = super().bulk_update(objs, fields, *args, **kwargs)
+        token = _updating_in_bulk.set(True)  # (Django updates each batch with update())
+        try:
+            updated = super().bulk_update(objs, fields, *args, **kwargs)
+        finally:
+            _updating_in_bulk.reset(token)
         _send(self.model, "bulk_updated", (objs, fields), self.db)
         return updated
 
     def update(self, **kwargs: Any) -> int:
-        if not _listened(self.model, "queryset_updated"):
+        if _updating_in_bulk.get() or not _listened(self.model, "queryset_updated"):
             return super().update(**kwargs)
         self._for_write = True
         using = self.db
-        with transaction.atomic(using=using, savepoint=False):  # the rows read are the rows updated
+        with _transaction(using):
             pks = list(self.values_list("pk", flat=True))
             updated = super().update(**kwargs)
         _send(self.model, "queryset_updated", (pks, kwargs), using)
@@ -96,7 +120,7 @@ class BulkEventsQuerySet(models.QuerySet[_M]):
             return super().delete()
         self._for_write = True
         using = self.db
-        with transaction.atomic(using=using, savepoint=False):
+        with _transaction(using):
             pks = list(self.values_list("pk", flat=True))
             deleted = super().delete()
         _send(self.model, "queryset_deleted", (pks,), using)
@@ -158,6 +182,10 @@ class QuerySetUpdated(BulkEvent[_M]):
     the UPDATE) and the values it set (expressions such as ``F()`` as given)."""
 
     action = "queryset_updated"
+    _not_queueable = (
+        "its values may be expressions (F(), Case()), which have no JSON form; queue a handler "
+        "of your own Event, dispatched from an in-process QuerySetUpdated handler"
+    )
     pks: list[Any]
     values: dict[str, Any]
 

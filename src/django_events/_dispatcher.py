@@ -330,6 +330,17 @@ class EventDispatcher(_LegacyNames):
         if error is not None:
             raise error
 
+    def dispatch_in(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], context: Context) -> None:
+        """Dispatch ``name`` with a Context its handlers and after-commit delivery read (bulk
+        events: the database of the call); a name's plain dispatch otherwise."""
+        route = self.routes.get(name) or self._table.route(name)
+        self._send_route(name, args, kwargs, route, context, by_name=False)
+
+    @property
+    def recorded(self) -> bool:
+        """Whether a testing helper records this dispatcher's events."""
+        return bool(self._recorders)
+
     def dispatch_with_context(
         self, name: str, args: tuple[Any, ...], make: Callable[..., Context], make_args: tuple[Any, ...]
     ) -> None:

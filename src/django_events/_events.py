@@ -106,6 +106,9 @@ class Event(_LegacyNames, metaclass=_EventMeta):
     #: name with the instance): wraps a handler ``h(event)`` into ``call(name, *args)``,
     #: which builds the event from what the dispatch carries.
     _handler_adapter: ClassVar[Callable[[Callable[..., object]], Callable[..., object]] | None] = None
+    #: Why its handlers cannot be queued (model events before a save, or after a delete: a
+    #: worker loads the instance again by primary key), or None.
+    _not_queueable: ClassVar[str | None] = None
 
     def __init_subclass__(cls, *, frozen: bool | None = None, **kwargs: Any) -> None:
         if kwargs:

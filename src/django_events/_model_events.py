@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Model
@@ -38,6 +38,12 @@ _lock = threading.Lock()
 _made: dict[tuple[type, type[Model]], type[ProducedEvent[Any]]] = {}
 
 
+_NOT_QUEUEABLE: Final = (
+    "a worker loads the instance again by primary key when it runs, so only Created and "
+    "Updated can be queued (before a save or after a delete there is no row to load)"
+)
+
+
 class ProducedEvent(Event, Generic[_M]):
     """A typed event that a model's operations dispatch (saves, deletes, bulk calls), never
     code: ``Created[Order]`` is a subclass made once per model, named after the model's
@@ -57,6 +63,12 @@ class ProducedEvent(Event, Generic[_M]):
         if isinstance(model, TypeVar) or "action" not in cls.__dict__:
             return super().__class_getitem__(model)  # type: ignore[misc]  # typing's own
         return _parameterized(cls, model)
+
+    @classmethod
+    def _handler_adapter(cls, handler: Callable[..., object]) -> Callable[..., object]:  # type: ignore[override]
+        """Registering a handler of the generic class itself (``Created``, not
+        ``Created[Order]``); a parameterized class has an adapter of its own."""
+        raise TypeError(f"{cls.__qualname__} is generic: name its model, as in {cls.__qualname__}[Order]")
 
     @classmethod
     def _event_name(cls, model: type[Model]) -> str:
@@ -118,6 +130,7 @@ class Creating(ModelEvent[_M]):
     """Before a new row is inserted (``instance._state.adding``): the instance can still change."""
 
     action = "creating"
+    _not_queueable = _NOT_QUEUEABLE
 
 
 class Created(ModelEvent[_M]):
@@ -130,6 +143,7 @@ class Updating(ModelEvent[_M]):
     """Before an existing row is saved; ``changes`` is what is about to be saved."""
 
     action = "updating"
+    _not_queueable = _NOT_QUEUEABLE
     #: ``{attname: (old, new)}``, as ``changes(instance)`` returns it.
     changes: dict[str, tuple[Any, Any]]
 
@@ -145,12 +159,14 @@ class Deleting(ModelEvent[_M]):
     """Before the row is deleted."""
 
     action = "deleting"
+    _not_queueable = _NOT_QUEUEABLE
 
 
 class Deleted(ModelEvent[_M]):
     """After the row was deleted."""
 
     action = "deleted"
+    _not_queueable = _NOT_QUEUEABLE
 
 
 def _parameterized(cls: type[ProducedEvent[Any]], model: object) -> type[ProducedEvent[Any]]:
@@ -181,7 +197,7 @@ def _parameterized(cls: type[ProducedEvent[Any]], model: object) -> type[Produce
                 "model": model,
             }
             made = _made[(cls, model)] = type(qualname, (cls,), namespace)
-            made._handler_adapter = _adapter_for(made)
+            made._handler_adapter = _adapter_for(made)  # type: ignore[method-assign, assignment]
     return made
 
 

@@ -113,6 +113,10 @@ class Registration:
         label = handler_label(function)
         if options.delivery is not None:
             options.delivery.check_handler(function, label)
+        if options.queue is not None and not isinstance(checked, str) and checked._not_queueable:
+            raise TypeError(
+                f"handler {label} cannot be queued for {checked.__qualname__}: {checked._not_queueable}"
+            )
         if isinstance(checked, str):
             match: Callable[[str], object] = re.compile(checked).fullmatch
             shaped, takes_event = function, False

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 
 from . import conf
-from ._bulk import BULK_ACTIONS, BulkEvent, bulk_event_name, opted_in
+from ._bulk import BULK_ACTIONS, bulk_event_name, opted_in
 from ._live import live_registrations
 from ._models import ACTIONS, QUEUEABLE_ACTIONS, model_event_name, observer_app_problems
 
@@ -146,21 +146,20 @@ def check_queued_model_events(
 
 @register()
 def check_bulk_events(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
-    """``django_events.W002``: a handler of a model's bulk events, for a model whose managers
+    """``django_events.W002``: a handler of a model's bulk events (typed, or a pattern that
+    matches a bulk event's name and not the model's row events), for a model whose managers
     do not make BulkEventsQuerySets (so nothing ever dispatches them)."""
-    registrations = [
-        r
-        for r in live_registrations()
-        if (isinstance(r.target, type) and issubclass(r.target, BulkEvent))
-        or (isinstance(r.target, str) and any(action in r.target for action in BULK_ACTIONS))
-    ]
+    registrations = list(live_registrations())
     found: list[CheckMessage] = []
     for model in apps.get_models():
         if opted_in(model):
             continue
         names = [bulk_event_name(model, action) for action in BULK_ACTIONS]
+        row_event = model_event_name(model, "created")
         for registration in registrations:
-            if any(registration.matches(name) for name in names):
+            # A handler of bulk events: it matches one, and not the model's row events too
+            # (a catch-all such as ".*" is no bulk handler).
+            if any(registration.matches(name) for name in names) and not registration.matches(row_event):
                 found.append(
                     Warning(
                         f"handler {registration.label} listens to bulk events of {model._meta.label}, "

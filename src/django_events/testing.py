@@ -67,11 +67,22 @@ class _Matcher:
     def matches(self, record: DispatchedEvent) -> bool:
         if self._pattern is not None:
             return self._pattern.fullmatch(record.name) is not None
-        return isinstance(record.event, self.target)  # type: ignore[arg-type]
+        target: Any = self.target
+        if target._handler_adapter is not None:  # Created[Order]: what a save dispatched
+            return record.name == target.event_name and bool(
+                target._dispatch_fits(record.args, record.kwargs)
+            )
+        return isinstance(record.event, target)
 
     def subject(self, record: DispatchedEvent) -> Any:
-        """What ``where=`` gets: the event instance for a class, the record for a pattern."""
-        return record if self._pattern is not None else record.event
+        """What ``where=`` gets: the event instance for a class (a typed model event built
+        from the dispatch), the record for a pattern."""
+        if self._pattern is not None:
+            return record
+        target: Any = self.target
+        if target._handler_adapter is not None:
+            return target._from_dispatch(*record.args, **record.kwargs)
+        return record.event
 
     def __str__(self) -> str:
         return repr(self.target) if isinstance(self.target, str) else self.target.__qualname__

@@ -153,6 +153,8 @@ _requests: weakref.WeakKeyDictionary[object, RequestQueue] = weakref.WeakKeyDict
 #: Outside such a request: the queue of the task (the context) that dispatched.
 _task_owner: ContextVar[_TaskOwner | None] = ContextVar("django_events_task_queue", default=None)
 _process_hooks_registered = False
+#: SIGTERM came with events queued: the exit drain runs them, then the process dies of it.
+_terminating = False
 
 
 def send(
@@ -520,6 +522,9 @@ def drain_at_exit() -> None:
                 if queue.items or queue.lock.locked():
                     drained, _error = _drain(queue, False, exiting=True)
                     progressed = progressed or drained
+    if _terminating:  # pragma: no cover - SIGTERM: die of it now, not wait for other threads
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.raise_signal(signal.SIGTERM)
 
 
 def register_process_hooks() -> None:
@@ -543,11 +548,11 @@ def register_process_hooks() -> None:
 def exit_on_sigterm() -> bool:
     """When SIGTERM has Python's default action (die at once, skipping the exit drain),
     handle it: with events still queued (in gevent mode: one dispatched at start-up under
-    uvicorn, which raises SIGTERM again after its graceful shutdown), exit normally
-    (``SystemExit(143)``) so that the exit drain runs them; with none, die of the signal
-    as before. A server or worker that handles SIGTERM itself (gunicorn, Celery) installs
-    its own over it, or already has. Only from the main thread (at ``ready()``); returns
-    whether it was set."""
+    uvicorn, which raises SIGTERM again after its graceful shutdown), exit (``SystemExit``)
+    so that the exit drain runs them, then die of the signal without waiting for other
+    threads; with none, die of it at once, as before. A server or worker that handles
+    SIGTERM itself (gunicorn, Celery) installs its own over it, or already has. Only from
+    the main thread (at ``ready()``); returns whether it was set."""
     if threading.current_thread() is not threading.main_thread():
         return False
     if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
@@ -558,10 +563,13 @@ def exit_on_sigterm() -> bool:
 
 def _on_sigterm(signum: int, frame: object) -> None:
     # No lock here: the signal may come while this thread holds it (list() copies at once).
-    if any(queue.items or queue.lock.locked() for queue in list(_queues)):
+    # The process dies of the signal (as with the default action, in both cases): after the
+    # exit drain when events are queued, at once when none are. It runs only in a process
+    # that dies of it, whose coverage data dies too: tests/test_async.py checks it from outside.
+    if any(queue.items or queue.lock.locked() for queue in list(_queues)):  # pragma: no cover
+        global _terminating
+        _terminating = True  # drain_at_exit raises the signal again once it ran
         raise SystemExit(128 + signum)
-    # Nothing to lose: die of the signal, as before (tests/test_async.py checks it in a
-    # subprocess, whose coverage data dies with it).
     signal.signal(signum, signal.SIG_DFL)  # pragma: no cover
     signal.raise_signal(signum)  # pragma: no cover
 
