@@ -35,7 +35,7 @@ import types
 import typing
 import uuid
 import zoneinfo
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Final, TypeGuard
 
 from django.conf import settings
@@ -290,30 +290,27 @@ class _Type:
         return wire[tag]
 
 
-def _encode_items(items: list[Any] | tuple[Any, ...], of: Callable[[int], _Type], depth: int) -> list[Any]:
+def _items(items: Sequence[Any], of: Callable[[int], _Type], depth: int, way: str) -> list[Any]:
+    """Each item through its type's ``encode`` or ``decode`` (``way``); a Mismatch names the
+    item's place."""
     if depth >= MAX_DEPTH:
         raise _too_deep()
-    encoded = []
+    converted = []
     i = 0
     try:
         for i, item in enumerate(items):
-            encoded.append(of(i).encode(item, depth + 1))
+            converted.append(getattr(of(i), way)(item, depth + 1))
     except Mismatch as exc:
         raise exc.at(f"[{i}]") from None
-    return encoded
+    return converted
+
+
+def _encode_items(items: list[Any] | tuple[Any, ...], of: Callable[[int], _Type], depth: int) -> list[Any]:
+    return _items(items, of, depth, "encode")
 
 
 def _decode_items(wire: list[Any], of: Callable[[int], _Type], depth: int) -> list[Any]:
-    if depth >= MAX_DEPTH:
-        raise _too_deep()
-    decoded = []
-    i = 0
-    try:
-        for i, item in enumerate(wire):
-            decoded.append(of(i).decode(item, depth + 1))
-    except Mismatch as exc:
-        raise exc.at(f"[{i}]") from None
-    return decoded
+    return _items(wire, of, depth, "decode")
 
 
 def _encode_dict(value: dict[Any, Any], item: _Type, depth: int) -> dict[str, Any]:
