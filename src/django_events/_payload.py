@@ -313,34 +313,31 @@ def _decode_items(wire: list[Any], of: Callable[[int], _Type], depth: int) -> li
     return _items(wire, of, depth, "decode")
 
 
-def _encode_dict(value: dict[Any, Any], item: _Type, depth: int) -> dict[str, Any]:
+def _entries(mapping: dict[str, Any], item: _Type, depth: int, way: str) -> dict[str, Any]:
+    """Each value through its type's ``encode`` or ``decode`` (``way``); a Mismatch names
+    the key."""
     if depth >= MAX_DEPTH:
         raise _too_deep()
-    if not all(type(key) is str for key in value):
-        raise Refusal(f"a dict with keys other than str ({short(value)})")
-    encoded = {}
+    converted = {}
     key = ""
     try:
-        for key, entry in value.items():
-            encoded[key] = item.encode(entry, depth + 1)
+        for key, entry in mapping.items():
+            converted[key] = getattr(item, way)(entry, depth + 1)
     except Mismatch as exc:
         raise exc.at(f"[{key!r}]") from None
-    return encoded
+    return converted
+
+
+def _encode_dict(value: dict[Any, Any], item: _Type, depth: int) -> dict[str, Any]:
+    if depth < MAX_DEPTH and not all(type(key) is str for key in value):
+        raise Refusal(f"a dict with keys other than str ({short(value)})")
+    return _entries(value, item, depth, "encode")
 
 
 def _decode_dict(data: Any, item: _Type, depth: int) -> dict[str, Any]:
     if type(data) is not dict:
         raise Mismatch(f"a dict of {short(data)}")
-    if depth >= MAX_DEPTH:
-        raise _too_deep()
-    decoded = {}
-    key = ""
-    try:
-        for key, entry in data.items():
-            decoded[key] = item.decode(entry, depth + 1)
-    except Mismatch as exc:
-        raise exc.at(f"[{key!r}]") from None
-    return decoded
+    return _entries(data, item, depth, "decode")
 
 
 class _Untyped(_Type):
