@@ -11,7 +11,9 @@ each group goes to its strategy's ``send``:
 
 The first two are the dispatcher's modes (the handlers registered without options); the
 next two come with a handler's options. Every in-process handler is finally run by
-``django_events._running.run``.
+``django_events._running.run`` (or, under ``await adispatch()``, by ``_running.arun``, which
+awaits async handlers and hands sync ones to ``run``); an async handler that ``run`` meets
+is run to completion by ``_running.blocking``.
 """
 
 from __future__ import annotations
