@@ -31,9 +31,9 @@ def run(quick: bool, number: int, repeat: int, names: int, long_names: int) -> i
 
     dispatch_sections, dispatch_targets = dispatch.scenarios()
     save_sections, save_targets, save_floor = model_save.scenarios()
-    load_section, load_targets, load_notes = model_save.loading()
+    load_sections, load_targets, load_notes = model_save.loading()
     bulk_section, bulk_targets = model_save.bulk()
-    save_sections += [load_section, bulk_section]
+    save_sections += [*load_sections, bulk_section]
     sections = dispatch_sections + save_sections
     target_lists = [dispatch_targets, save_targets, load_targets, bulk_targets]
     notes = [""]

@@ -199,7 +199,7 @@ def test_changes_in_updating_and_updated_handlers(django_assert_num_queries: Any
     order.status = "paid"
     order.customer = customer
     order.data["paid"] = True  # mutated in place: still detected
-    with django_assert_num_queries(1):  # the UPDATE only: old values come from a snapshot
+    with django_assert_num_queries(2):  # loading took no snapshot: the row is read, then UPDATEd
         order.save()
     expected: dict[str, tuple[Any, Any]] = {
         "status": ("new", "paid"),
@@ -212,6 +212,69 @@ def test_changes_in_updating_and_updated_handlers(django_assert_num_queries: Any
         (f"{ORDER}::updated", expected),
     ]
     assert changes(order) == {}  # outside handlers: what changed since the save
+    order.note = "again"
+    with django_assert_num_queries(1):  # the UPDATE only: old values kept from the last save
+        order.save()
+    assert seen[-1] == (f"{ORDER}::updated", {"note": ("", "again")})
+
+
+def test_loading_rows_of_a_tracked_model_takes_no_snapshot(django_assert_num_queries: Any) -> None:
+    observe_model(Order, track_changes=True)
+    assert not post_init.has_listeners(Order)  # nothing runs per row loaded
+    Order.objects.create(status="new", data={"items": [1]})
+    order = Order.objects.get()
+    assert "_django_events_snapshot" not in order.__dict__
+    order.data["items"].append(2)  # in place
+    with django_assert_num_queries(1):  # the first changes() reads the row
+        assert changes(order) == {"data": ({"items": [1]}, {"items": [1, 2]})}
+    with django_assert_num_queries(0):  # and keeps it
+        assert changes(order) == {"data": ({"items": [1]}, {"items": [1, 2]})}
+
+
+def test_a_loaded_instance_saved_reports_what_its_save_changes_in_the_row() -> None:
+    observe_model(Order)
+    seen: list[dict[str, tuple[Any, Any]]] = []
+    on(f"{ORDER}::updated")(lambda name, order: seen.append(changes(order)))
+    order = Order.objects.create(status="new", note="a")
+    stale = Order.objects.get(pk=order.pk)
+    Order.objects.filter(pk=order.pk).update(status="paid")  # another request, meanwhile
+    stale.note = "b"
+    stale.save()  # writes every field: status goes back from paid to new
+    assert seen == [{"status": ("paid", "new"), "note": ("a", "b")}]
+
+
+@pytest.mark.django_db(databases=["default", "other"])
+def test_the_row_is_read_on_the_database_of_the_save() -> None:
+    observe_model(Order)
+    seen: list[dict[str, tuple[Any, Any]]] = []
+    on(f"{ORDER}::updated")(lambda name, order: seen.append(changes(order)))
+    Order.objects.using("other").create(status="new")
+    order = Order.objects.using("other").get()
+    order.status = "paid"
+    assert changes(order) == {"status": ("new", "paid")}  # where it was loaded from
+    order.__dict__.pop("_django_events_snapshot")
+    order.save(using="other")
+    assert seen == [{"status": ("new", "paid")}]
+    assert not Order.objects.exists()  # (default)
+
+
+def test_changes_of_a_multi_table_child_read_the_parent_row_too() -> None:
+    observe_model(Restaurant, track_changes=True)
+    Restaurant.objects.create(name="Luigi", serves_pizza=False)
+    restaurant = Restaurant.objects.get()
+    restaurant.name, restaurant.serves_pizza = "Mario", True
+    assert changes(restaurant) == {"name": ("Luigi", "Mario"), "serves_pizza": (False, True)}
+
+
+def test_changes_of_an_instance_whose_row_is_gone_compare_nothing() -> None:
+    observe_model(Order, track_changes=True)
+    order = Order.objects.get(pk=Order.objects.create(status="new").pk)
+    Order.objects.all().delete()
+    order.status = "paid"
+    assert changes(order) == {}
+    order.pk = None  # not new (_state.adding is False), but no row to read
+    order.__dict__.pop("_django_events_snapshot")
+    assert changes(order) == {}
 
 
 def test_changes_before_the_first_save_since_loading() -> None:
@@ -345,13 +408,17 @@ def test_a_loaded_instance_whose_row_is_gone_is_updating_then_created(db_events:
     assert [n.rsplit("::", 1)[1] for n in names(db_events)][-2:] == ["updating", "created"]
 
 
-def test_deferred_fields_are_not_compared() -> None:
+def test_deferred_fields_count_once_loaded_or_set(django_assert_num_queries: Any) -> None:
     observe_model(Order, track_changes=True)
-    Order.objects.create(status="new", note="n")
+    Order.objects.create(status="new", note="n", data={"a": 1})
     order = Order.objects.only("status").get()
     order.status = "paid"
-    order.note = "loaded later, so not compared"
-    assert changes(order) == {"status": ("new", "paid")}
+    with django_assert_num_queries(1):  # the loaded fields' row values only
+        assert changes(order) == {"status": ("new", "paid")}
+    order.note = "set: save() writes it now"
+    assert order.data == {"a": 1}  # loaded from the row now (a query of Django's)
+    with django_assert_num_queries(1):  # the row values of the two new fields
+        assert changes(order) == {"status": ("new", "paid"), "note": ("n", "set: save() writes it now")}
 
 
 @pytest.fixture
@@ -359,8 +426,6 @@ def untracked() -> Iterator[None]:
     """No model's changes tracked (other tests track some); as it was afterwards."""
     gc.collect()  # dropped dispatchers of earlier tests, whose handlers would still count
     saved = set(_models._tracked)
-    for sender in _senders:
-        post_init.disconnect(sender=sender, dispatch_uid=_models._UID)
     _models._tracked.clear()
     yield
     for model in saved:
@@ -368,8 +433,14 @@ def untracked() -> Iterator[None]:
 
 
 def _tracks(model: type[models.Model]) -> bool:
-    """Whether loading an instance takes a snapshot for changes()."""
-    return bool(post_init.has_listeners(model))
+    """Whether changes() answers for a saved instance of the model (or raises ValueError)."""
+    instance = model()
+    instance._state.adding = False  # as if loaded; no primary key, so no row is read
+    try:
+        changes(instance)
+    except ValueError:
+        return False
+    return True
 
 
 @pytest.mark.usefixtures("untracked")
@@ -502,7 +573,7 @@ def test_a_new_instance_saved_over_an_existing_row_reports_no_made_up_changes() 
 
 
 @pytest.mark.usefixtures("untracked")
-def test_an_instance_loaded_before_tracking_reports_changes_after_its_first_save() -> None:
+def test_an_instance_loaded_before_tracking_reports_the_changes_of_its_first_save() -> None:
     observe_model(Customer)
     customer = Customer.objects.create(name="a")
     early = Customer.objects.get(pk=customer.pk)  # no snapshot: nothing tracked yet
@@ -511,7 +582,7 @@ def test_an_instance_loaded_before_tracking_reports_changes_after_its_first_save
     for name in ("b", "c"):
         early.name = name
         early.save(update_fields=["name"])
-    assert seen == [{}, {"name": ("b", "c")}]  # the first save had nothing to compare with
+    assert seen == [{"name": ("a", "b")}, {"name": ("b", "c")}]  # the first save read the row
 
 
 def test_a_raising_dispatcher_does_not_keep_the_event_from_the_others(

@@ -8,14 +8,13 @@ import logging
 import marshal
 import re
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar, get_args
 
 from django.db.models import Model
 from django.db.models.signals import (
     class_prepared,
     post_delete,
-    post_init,
     post_save,
     pre_delete,
     pre_save,
@@ -75,9 +74,10 @@ _targets: dict[type[Model], list[weakref.ref[EventDispatcher]]] = {}
 _senders: dict[type[Model], tuple[dict[str, str], list[weakref.ref[EventDispatcher]]]] = {}
 #: Per model class: field name -> attname of its concrete fields (looked up once).
 _fields: dict[type[Model], tuple[dict[str, str], tuple[str, ...]]] = {}
-#: Concrete models whose changes are tracked: a snapshot of the loaded values is taken when
-#: an instance is loaded (``post_init``) and after each save, for ``changes()``. Only these
-#: connect ``post_init``: loading rows of a model nobody asks the changes of costs nothing.
+#: Concrete models whose changes are tracked, for ``changes()``: the old values are those of
+#: the row, read by primary key when first needed (the first save of a loaded instance, or
+#: ``changes()``), then kept from each save. Loading rows takes no snapshot: nothing is
+#: connected to ``post_init``, so it costs nothing, whether a model is tracked or not.
 _tracked: set[type[Model]] = set()
 #: Every observer class that was registered, with the model it observes (system checks);
 #: weakly: a class its dispatcher no longer holds (the end of an isolate() block) is freed.
@@ -115,8 +115,8 @@ def observe_model(
 
     Its changes (``changes()``) are tracked once something handles its ``updating`` or
     ``updated`` events (an observer method, or a handler whose pattern matches those names,
-    on a dispatcher its events go to), or with ``track_changes=True``: tracking takes a
-    snapshot of every instance loaded, which is what loading rows costs.
+    on a dispatcher its events go to), or with ``track_changes=True``: the first save of a
+    loaded instance then reads its row (loading rows costs nothing either way).
     """
     concrete = _concrete(model, "observe_model()")
     if not isinstance(track_changes, bool):
@@ -152,14 +152,8 @@ def _listened(concrete: type[Model], registrations: Iterable[Registration]) -> b
 
 
 def _track(concrete: type[Model]) -> None:
-    """Track a model's changes from now on: connect ``post_init`` for it and its proxies
-    (connecting again with the same uid does nothing, so two threads may both get here)."""
-    if concrete in _tracked:
-        return
-    for sender in list(_senders):
-        if sender._meta.concrete_model is concrete:
-            post_init.connect(_snapshot, sender=sender, weak=False, dispatch_uid=_UID)
-    _tracked.add(concrete)  # after the connections: changes() never sees it half tracked
+    """Track a model's changes from now on (its proxies' too)."""
+    _tracked.add(concrete)
 
 
 def _track_listened(table: HandlerTable, registrations: Sequence[Registration]) -> None:
@@ -208,8 +202,6 @@ def _connect(sender: type[Model]) -> None:
     concrete = sender._meta.concrete_model
     assert concrete is not None
     _senders[sender] = (_observed[concrete], _targets[concrete])
-    if concrete in _tracked:
-        post_init.connect(_snapshot, sender=sender, weak=False, dispatch_uid=_UID)
     for signal, receiver in (
         (pre_save, _pre_save),
         (post_save, _post_save),
@@ -248,10 +240,10 @@ class _Frozen:
         self.data = data
 
 
-def _values(instance: Model, attnames: Iterable[str]) -> dict[str, Any]:
-    """The loaded values of those fields (deferred ones are absent); mutable ones frozen
-    (or deep-copied, when they hold what ``marshal`` cannot write)."""
-    loaded = instance.__dict__
+def _values(loaded: Mapping[str, Any], attnames: Iterable[str]) -> dict[str, Any]:
+    """The values of those fields in ``loaded`` (an instance's ``__dict__``, where deferred
+    ones are absent, or a row); mutable ones frozen (or deep-copied, when they hold what
+    ``marshal`` cannot write)."""
     values = {}
     for attname in attnames:
         value = loaded.get(attname, _MISSING)
@@ -293,8 +285,26 @@ def _live_changes(instance: Model, update_fields: Iterable[str] | None = None) -
             "something handles its updating or updated events (an observer method or a "
             f"handler), or with observe_model({model.__qualname__}, track_changes=True)"
         )
-    snapshot: dict[str, Any] = instance.__dict__.get(_SNAPSHOT, {})
-    return _diff(snapshot, _values(instance, _attnames(model, update_fields)))
+    now = _values(instance.__dict__, _attnames(model, update_fields))
+    return _diff(_snapshot(instance, instance._state.db), now)
+
+
+def _snapshot(instance: Model, using: str | None) -> dict[str, Any]:
+    """The old values of a tracked instance that is not new: those it was last saved with,
+    and those of its row in ``using`` for the fields loaded on it that no save recorded
+    (all of them on a loaded instance), read now by primary key and kept. A field
+    deferred at load counts from when it is loaded or set; a row that is gone gives none."""
+    loaded = instance.__dict__
+    snapshot: dict[str, Any] = loaded.setdefault(_SNAPSHOT, {})
+    model = instance._meta.concrete_model
+    assert model is not None
+    missing = [attname for attname in _attnames(model) if attname in loaded and attname not in snapshot]
+    if missing and instance.pk is not None:
+        rows = model._base_manager.db_manager(using).filter(pk=instance.pk).values(*missing)
+        row = next(iter(rows[:1]), None)
+        if row is not None:
+            snapshot.update(_values(row, missing))
+    return snapshot
 
 
 class _Save(Context):
@@ -364,10 +374,6 @@ def _emit(
         raise error
 
 
-def _snapshot(sender: type[Model], instance: Model, **kwargs: Any) -> None:
-    instance.__dict__[_SNAPSHOT] = _values(instance, _attnames(sender))
-
-
 def _pre_save(
     sender: type[Model],
     instance: Model,
@@ -382,6 +388,8 @@ def _pre_save(
         instance.__dict__.pop(_SNAPSHOT, None)
         _emit(sender, "creating", instance, _Save, (using, instance, {}, None, raw))
     else:
+        if sender._meta.concrete_model in _tracked:
+            _snapshot(instance, using)  # the row before the UPDATE, unless a save left one
         _emit(sender, "updating", instance, _Save.pending, (using, instance, update_fields, raw, []))
 
 
@@ -398,13 +406,13 @@ def _post_save(
     changed: dict[str, tuple[Any, Any]] | None = {}
     if sender._meta.concrete_model in _tracked:
         # The values just saved are both this save's "new" values and the next snapshot.
-        now = _values(instance, _attnames(sender, None if created else update_fields))
+        now = _values(loaded, _attnames(sender, None if created else update_fields))
         snapshot: dict[str, Any] = loaded.get(_SNAPSHOT, {})
         if not created:
             changed = _diff(snapshot, now)
         if created or update_fields is None:
             loaded[_SNAPSHOT] = now
-        else:  # (an instance loaded before tracking began has no snapshot yet)
+        else:  # (tracking began during the save: its pre_save read no row)
             loaded.setdefault(_SNAPSHOT, snapshot).update(now)
     elif not created:
         changed = None  # not tracked: nothing to compare against
@@ -429,13 +437,15 @@ def changes(instance: Model) -> dict[str, tuple[Any, Any]]:
     (after-commit handlers): empty for ``creating``/``created`` and deletes; in
     ``updating`` what is about to be saved; in ``updated`` what was saved (and in sync
     mode, in the handlers of events those handlers dispatch). Anywhere else it is what
-    changed since the instance was loaded or last saved. Old values come from a snapshot
-    taken when the instance was loaded or saved: no query. Foreign keys appear under their
-    attname (``customer_id``); fields deferred at load are not compared.
+    changed since the instance was loaded or last saved. Old values are those of the last
+    save, or else of the row, read by primary key the first time they are needed (here or
+    in the save's ``pre_save``: one query; loading rows takes no snapshot). Foreign keys
+    appear under their attname (``customer_id``); a field deferred at load counts once it
+    is loaded or set.
 
-    The snapshot is taken only for models whose changes are tracked (something handles
-    their ``updating`` or ``updated`` events, or ``observe_model(..., track_changes=True)``);
-    for a saved instance of another model this raises ValueError.
+    Only for models whose changes are tracked (something handles their ``updating`` or
+    ``updated`` events, or ``observe_model(..., track_changes=True)``); for a saved
+    instance of another model this raises ValueError.
     """
     if not isinstance(instance, Model):
         raise TypeError(f"changes() expects a model instance, got {describe(instance)}")
