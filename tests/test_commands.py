@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import json
 from io import StringIO
+from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.db import models
 
-from django_events import Event, EventListener, on
+from django_events import Created, Event, EventListener, dispatcher, on
 
 
 class Paid(Event):
@@ -103,3 +105,34 @@ def test_json() -> None:
     assert document["handlers"][2]["queue"] == {"queue_name": "mail", "priority": 5, "retries": 2}
     everything = json.loads(run("--json"))
     assert {"target": Paid.event_name, "kind": "event"}.items() <= everything["handlers"][-6].items()
+
+
+def _same_name(app: str) -> type[models.Model]:
+    """A model named SameName in ``app``'s models module (none is saved: no table)."""
+    meta = type("Meta", (), {"app_label": app})
+    return type("SameName", (models.Model,), {"__module__": f"tests.{app}.models", "Meta": meta})
+
+
+def created_here(event: Created[Any]) -> None: ...
+
+
+def created_there(event: Created[Any]) -> None: ...
+
+
+def test_typed_model_events_of_two_apps_models_of_one_name_are_listed_apart() -> None:
+    here, there = _same_name("testapp"), _same_name("myapp")
+    with dispatcher.isolate():
+        dispatcher.register(Created[here], created_here)  # type: ignore[valid-type]
+        dispatcher.register(Created[there], created_there)  # type: ignore[valid-type]
+        keys = {r.target_key for r in dispatcher.registrations if "SameName" in r.target_key}
+        output = run()
+    assert keys == {
+        "event:tests.testapp.models:Created[SameName]",
+        "event:tests.myapp.models:Created[SameName]",
+    }
+    assert (
+        "tests.testapp.models.Created[SameName] (Event class)\n"
+        "  tests.test_commands.created_here  [immediate]\n"
+        "tests.myapp.models.Created[SameName] (Event class)\n"
+        "  tests.test_commands.created_there  [immediate]\n"
+    ) in output

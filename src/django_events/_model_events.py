@@ -191,7 +191,7 @@ def _parameterized(cls: type[ProducedEvent[Any]], model: object) -> type[Produce
         if made is None:
             qualname = f"{name}[{model.__qualname__}]"
             namespace = {
-                "__module__": cls.__module__,
+                "__module__": model.__module__,  # two apps' Order: two paths (tasks, manage.py events)
                 "__qualname__": qualname,
                 "event_name": cls._event_name(model),
                 "model": model,
