@@ -30,7 +30,7 @@ typecheck: $(STAMP)
 # The whole suite on SQLite (tests/settings.py), then the model-event, after-commit and worker
 # tests again on PostgreSQL (tests/settings_postgres.py), with the tests marked `postgres`
 # that the first run leaves out (pyproject's addopts: -m "not postgres"); one coverage report.
-PG_TESTS := tests/test_models.py tests/test_after_commit.py tests/test_worker.py
+PG_TESTS := tests/test_models.py tests/test_changes.py tests/test_after_commit.py tests/test_worker.py
 
 pytest: $(STAMP) services
 	$(BIN)/coverage erase

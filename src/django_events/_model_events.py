@@ -122,7 +122,7 @@ class ModelEvent(ProducedEvent[_M]):
         elif save.changes is not None:
             found = dict(save.changes)
         else:
-            found = live_changes(instance, save.update_fields)
+            found = live_changes(instance, save)
         return cls(instance=instance, using=using, raw=raw, changes=found)  # type: ignore[call-arg]  # (Updating, Updated)
 
 

@@ -11,6 +11,7 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar, get_args
 
+from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models import Model
 from django.db.models.signals import (
     class_prepared,
@@ -275,7 +276,66 @@ def _diff(before: dict[str, Any], now: dict[str, Any]) -> dict[str, tuple[Any, A
     return changed
 
 
-def _live_changes(instance: Model, update_fields: Iterable[str] | None = None) -> dict[str, tuple[Any, Any]]:
+class _Kept:
+    """The old values of an instance (attname -> value, mutable ones frozen): what its row
+    held, as read by primary key or as its last save wrote it, on one database and primary
+    key. Kept in a transaction, they hold while it lasts and after it commits; a rollback,
+    of it or of the savepoint they were kept in, voids them (they are read again)."""
+
+    __slots__ = ("found", "pk", "settle", "settled", "using", "values")
+
+    def __init__(self, values: dict[str, Any], using: str, pk: Any) -> None:
+        self.values, self.using, self.pk = values, using, pk
+        self.found = True  # False once a read found no row: not read again
+        self.settled = not transaction.get_connection(using).in_atomic_block
+        self.settle = self._settle  # the one callable on_commit holds (looked up by identity)
+        if not self.settled:
+            transaction.on_commit(self.settle, using=using)
+
+    def _settle(self) -> None:
+        self.settled = True
+
+    def holds(self, using: str, pk: Any) -> bool:
+        """Whether they are the row's, for a save or a comparison on ``using`` with ``pk``."""
+        if self.using != using or self.pk != pk:
+            return False
+        if self.settled:
+            return True
+        # Still in the transaction (or savepoint) they were kept in: their on_commit entry
+        # is pending; Django drops it on a rollback. (Newest last: searched from the end.)
+        settle = self.settle
+        return any(entry[1] is settle for entry in reversed(transaction.get_connection(using).run_on_commit))
+
+
+def _old_values(instance: Model, using: str, attnames: Iterable[str], read: bool) -> dict[str, Any]:
+    """The old values of a tracked instance that is not new, for ``attnames``: those kept
+    from its last save or an earlier read while they hold, else (with ``read``) its row's
+    in ``using``, read now by primary key for the fields loaded on it and kept. Without
+    ``read`` (a handler of the save, which may be async) only what the save's ``pre_save``
+    read. A row that is gone gives none."""
+    loaded = instance.__dict__
+    pk = instance.pk
+    kept: _Kept | None = loaded.get(_SNAPSHOT)
+    if not read:  # (its pre_save made them hold; a handler in another greenlet or thread
+        return {} if kept is None else kept.values  # may not see that transaction's state)
+    if kept is None or not kept.holds(using, pk):
+        kept = loaded[_SNAPSHOT] = _Kept({}, using, pk)
+    if kept.found and pk is not None:
+        missing = [attname for attname in attnames if attname in loaded and attname not in kept.values]
+        if missing:
+            model = instance._meta.concrete_model
+            assert model is not None
+            row = next(iter(model._base_manager.db_manager(using).filter(pk=pk).values(*missing)[:1]), None)
+            if row is None:
+                kept.found = False
+            else:
+                kept.values.update(_values(row, missing))
+    return kept.values
+
+
+def _live_changes(instance: Model, save: _Save | None = None) -> dict[str, tuple[Any, Any]]:
+    """What changed: outside a save since the instance was loaded or saved (its row read if
+    needed); in ``save``'s handlers, what that save is about to write (no query)."""
     if instance._state.adding:
         return {}
     model = type(instance)
@@ -285,26 +345,15 @@ def _live_changes(instance: Model, update_fields: Iterable[str] | None = None) -
             "something handles its updating or updated events (an observer method or a "
             f"handler), or with observe_model({model.__qualname__}, track_changes=True)"
         )
-    now = _values(instance.__dict__, _attnames(model, update_fields))
-    return _diff(_snapshot(instance, instance._state.db), now)
-
-
-def _snapshot(instance: Model, using: str | None) -> dict[str, Any]:
-    """The old values of a tracked instance that is not new: those it was last saved with,
-    and those of its row in ``using`` for the fields loaded on it that no save recorded
-    (all of them on a loaded instance), read now by primary key and kept. A field
-    deferred at load counts from when it is loaded or set; a row that is gone gives none."""
-    loaded = instance.__dict__
-    snapshot: dict[str, Any] = loaded.setdefault(_SNAPSHOT, {})
-    model = instance._meta.concrete_model
-    assert model is not None
-    missing = [attname for attname in _attnames(model) if attname in loaded and attname not in snapshot]
-    if missing and instance.pk is not None:
-        rows = model._base_manager.db_manager(using).filter(pk=instance.pk).values(*missing)
-        row = next(iter(rows[:1]), None)
-        if row is not None:
-            snapshot.update(_values(row, missing))
-    return snapshot
+    if instance.pk is None:
+        return {}  # not new, yet no row to compare with
+    if save is None:
+        attnames = _attnames(model)
+        before = _old_values(instance, instance._state.db or DEFAULT_DB_ALIAS, attnames, read=True)
+    else:
+        attnames = _attnames(model, save.update_fields)
+        before = _old_values(instance, save.database or DEFAULT_DB_ALIAS, attnames, read=False)
+    return _diff(before, _values(instance.__dict__, attnames))
 
 
 class _Save(Context):
@@ -388,8 +437,8 @@ def _pre_save(
         instance.__dict__.pop(_SNAPSHOT, None)
         _emit(sender, "creating", instance, _Save, (using, instance, {}, None, raw))
     else:
-        if sender._meta.concrete_model in _tracked:
-            _snapshot(instance, using)  # the row before the UPDATE, unless a save left one
+        if sender._meta.concrete_model in _tracked:  # the row before the UPDATE, unless kept
+            _old_values(instance, using, _attnames(sender, update_fields), read=True)
         _emit(sender, "updating", instance, _Save.pending, (using, instance, update_fields, raw, []))
 
 
@@ -405,15 +454,17 @@ def _post_save(
     loaded = instance.__dict__
     changed: dict[str, tuple[Any, Any]] | None = {}
     if sender._meta.concrete_model in _tracked:
-        # The values just saved are both this save's "new" values and the next snapshot.
+        # The values just saved are both this save's "new" values and the next old ones.
         now = _values(loaded, _attnames(sender, None if created else update_fields))
-        snapshot: dict[str, Any] = loaded.get(_SNAPSHOT, {})
+        kept: _Kept | None = loaded.get(_SNAPSHOT)
+        before = kept.values if kept is not None and kept.holds(using, instance.pk) else {}
         if not created:
-            changed = _diff(snapshot, now)
-        if created or update_fields is None:
-            loaded[_SNAPSHOT] = now
-        else:  # (tracking began during the save: its pre_save read no row)
-            loaded.setdefault(_SNAPSHOT, snapshot).update(now)
+            changed = _diff(before, now)
+        # Kept: what the row holds now (the other fields as before, unless it was created);
+        # not an expression (F("total") + 1): the row has its result, read when needed.
+        row = now if created else {**before, **now}
+        row = {name: value for name, value in row.items() if not hasattr(value, "resolve_expression")}
+        loaded[_SNAPSHOT] = _Kept(row, using, instance.pk)
     elif not created:
         changed = None  # not tracked: nothing to compare against
     pending: list[_Save] | None = loaded.get(_PENDING)
@@ -459,7 +510,7 @@ def changes(instance: Model) -> dict[str, tuple[Any, Any]]:
         save = context
         if save.changes is not None:
             return dict(save.changes)
-        return _live_changes(instance, save.update_fields)
+        return _live_changes(instance, save)
     return _live_changes(instance)
 
 

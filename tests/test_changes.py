@@ -1,0 +1,190 @@
+"""The old values changes() compares with: kept from a save or read from the row, they hold
+only for the row they came from (its database and primary key) and only while the
+transaction they were kept in can still commit, or once it did."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.db import connection, transaction
+from django.db.models import F
+from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
+
+from django_events import Updating, changes, observe_model, on
+from tests.testapp.models import Code, Order
+
+pytestmark = pytest.mark.django_db
+
+ORDER = "events::db::tests::testapp::models::Order"
+
+
+@pytest.fixture(autouse=True)
+def sync_mode() -> Iterator[None]:
+    with override_settings(DJANGO_EVENTS={"MODE": "sync"}):
+        yield
+
+
+class PaymentFailed(Exception):
+    pass
+
+
+# -- kept old values outlive a rollback ---------------------------------------------------
+
+
+def test_a_rolled_back_save_leaves_old_values_that_hide_the_next_saves_change() -> None:
+    """What a save wrote is kept as the next old values only if its transaction commits:
+    after a rollback the row is back at "new", and the retry reports new -> paid."""
+    observe_model(Order)
+    seen: list[dict[str, tuple[Any, Any]]] = []
+    on(f"{ORDER}::updated")(lambda name, o: seen.append(changes(o)))
+    order = Order.objects.get(pk=Order.objects.create(status="new").pk)
+
+    def pay() -> None:
+        with transaction.atomic():
+            order.status = "paid"
+            order.save()
+            raise PaymentFailed  # the UPDATE is rolled back
+
+    with pytest.raises(PaymentFailed):
+        pay()
+    assert Order.objects.get(pk=order.pk).status == "new"
+    assert changes(order) == {"status": ("new", "paid")}  # the row says new, the instance paid
+    order.save()  # the retry: this save changes the row from new to paid
+    assert seen[-1] == {"status": ("new", "paid")}
+
+
+def test_row_values_read_inside_a_rolled_back_transaction_stay_the_old_values() -> None:
+    """The same for a row read (the first changes()) inside a transaction that rolls back:
+    what it read is read again."""
+    observe_model(Order, track_changes=True)
+    order = Order.objects.get(pk=Order.objects.create(status="new").pk)
+
+    def pay() -> None:
+        with transaction.atomic():
+            Order.objects.filter(pk=order.pk).update(status="paid")
+            assert changes(order) == {"status": ("paid", "new")}  # right, inside the transaction
+            raise PaymentFailed
+
+    with pytest.raises(PaymentFailed):
+        pay()
+    assert Order.objects.get(pk=order.pk).status == order.status == "new"
+    assert changes(order) == {}  # row and instance agree
+
+
+# -- kept old values are not tied to the row they came from ------------------------------
+
+
+@pytest.mark.django_db(databases=["default", "other"])
+def test_a_save_to_another_database_compares_with_the_row_there() -> None:
+    """The values kept from a save to "default" are not those of the row in "other"."""
+    observe_model(Order)
+    seen: list[tuple[str, dict[str, tuple[Any, Any]]]] = []
+    on(f"{ORDER}::updated")(lambda name, o: seen.append((o._state.db, changes(o))))
+    order = Order.objects.create(status="new")
+    Order.objects.using("other").create(pk=order.pk, status="new")  # the same row, copied
+    order = Order.objects.get()
+    order.status = "paid"
+    order.save()
+    order.save(using="other")  # e.g. copying to a backup database: there new -> paid
+    assert Order.objects.using("other").get().status == "paid"
+    assert seen == [("default", {"status": ("new", "paid")}), ("other", {"status": ("new", "paid")})]
+
+
+def test_a_primary_key_changed_after_changes_was_asked_compares_with_the_row_the_save_updates() -> None:
+    """Values read for pk "A" are not row "B"'s: a save that UPDATEs row "B" reports its
+    diff against row "B" (label b -> x), whether or not changes() was asked before."""
+    observe_model(Code, track_changes=True)
+    seen: list[dict[str, tuple[Any, Any]]] = []
+    on("events::db::tests::testapp::models::Code::updated")(lambda name, c: seen.append(changes(c)))
+    Code.objects.create(code="A", label="a")
+    Code.objects.create(code="B", label="b")
+    code = Code.objects.get(code="A")
+    code.label = "x"
+    assert changes(code) == {"label": ("a", "x")}  # e.g. a form's "has it changed?" check
+    code.code = "B"
+    code.save()  # UPDATE ... WHERE code = 'B': row B's label goes from b to x
+    assert dict(Code.objects.values_list("code", "label")) == {"A": "a", "B": "x"}
+    assert seen == [{"label": ("b", "x")}]
+
+
+# -- a row that is gone -------------------------------------------------------------------
+
+
+def test_updating_handlers_of_a_save_whose_row_is_gone_do_not_query_again() -> None:
+    """The handlers of updating get the changes without a query, also when pre_save found
+    no row (which is not looked for again)."""
+    observe_model(Order)
+    seen: list[dict[str, tuple[Any, Any]]] = []
+    on(f"{ORDER}::updating")(lambda name, o: seen.extend([changes(o), changes(o), changes(o)]))
+    order = Order.objects.get(pk=Order.objects.create(status="new").pk)
+    Order.objects.filter(pk=order.pk).delete()  # another request deleted it
+    order.status = "paid"
+    with CaptureQueriesContext(connection) as queries:
+        order.save()  # updating, then Django INSERTs it again: created
+    assert seen == [{}, {}, {}]
+    selects = [q["sql"] for q in queries if q["sql"].startswith("SELECT")]
+    assert len(selects) == 1, selects  # pre_save's read only
+
+
+def test_an_async_updating_handler_gets_the_changes_when_the_row_is_gone() -> None:
+    """The same, async: Updating[Order].changes is built in the coroutine, which must not
+    query (SynchronousOnlyOperation)."""
+    seen: list[dict[str, tuple[Any, Any]]] = []
+
+    @on(Updating[Order])
+    async def audit(event: Updating[Order]) -> None:
+        seen.append(event.changes)
+
+    order = Order.objects.get(pk=Order.objects.create(status="new").pk)
+    Order.objects.filter(pk=order.pk).delete()
+    order.status = "paid"
+    order.save()
+    assert seen == [{}]
+
+
+# -- what a save keeps --------------------------------------------------------------------
+
+
+def test_an_f_expression_save_then_refresh_from_db_reports_no_made_up_change() -> None:
+    """Django's race-free increment: assign F(), save, refresh_from_db(). The expression is
+    not kept as an old value (the row holds its result, read when needed)."""
+    observe_model(Order)
+    seen: list[dict[str, tuple[Any, Any]]] = []
+    on(f"{ORDER}::updated")(lambda name, o: seen.append(changes(o)))
+    order = Order.objects.get(pk=Order.objects.create(status="new").pk)
+    order.total = F("total") + 1
+    order.save()
+    order.refresh_from_db()  # as Django's docs say to, after an F() assignment
+    assert str(order.total) == "1.00"
+    assert changes(order) == {}
+    order.note = "packed"
+    order.save()
+    assert seen[-1] == {"note": ("", "packed")}
+
+
+def test_a_gone_row_is_looked_for_once(django_assert_num_queries: Any) -> None:
+    observe_model(Order, track_changes=True)
+    order = Order.objects.get(pk=Order.objects.create(status="new").pk)
+    Order.objects.filter(pk=order.pk).delete()
+    order.status = "paid"
+    with django_assert_num_queries(1):
+        assert changes(order) == {}
+        assert changes(order) == {}
+
+
+def test_the_copy_idiom_without_adding_compares_with_no_row() -> None:
+    """``pk = None`` then ``save()`` (Django INSERTs a copy): the original row's values are
+    not the copy's old values."""
+    observe_model(Order)
+    seen: list[tuple[str, dict[str, tuple[Any, Any]]]] = []
+    on(f"{ORDER}::(updating|created)")(lambda name, o: seen.append((name.rsplit("::", 1)[1], changes(o))))
+    order = Order.objects.get(pk=Order.objects.create(status="new").pk)
+    order.status = "copied"
+    assert changes(order) == {"status": ("new", "copied")}
+    order.pk = None
+    order.save()
+    assert seen[-2:] == [("updating", {}), ("created", {})]
+    assert Order.objects.count() == 2
