@@ -96,6 +96,8 @@ class EventDispatcher(_LegacyNames):
         #: How the mode delivers immediate handlers, and its send behind any recorders.
         self._mode_delivery: ModeDelivery = inline.DELIVERY
         self._send: Callable[..., Exception | None] = inline.DELIVERY.send
+        #: Whether a model event gives the hub a turn (gevent mode, or it is decided then).
+        self._turns = False
         self.settle()
         with _live_lock:
             _live.add(self)
@@ -127,6 +129,7 @@ class EventDispatcher(_LegacyNames):
             else:
                 mode = gevent.DELIVERY if self.mode == "gevent" else inline.DELIVERY
             self._mode_delivery = mode
+            self._turns = mode is not inline.DELIVERY
             self._send = RecordingDelivery(self._recorders, mode).send if self._recorders else mode.send
 
     # -- registration -----------------------------------------------------------------
@@ -351,16 +354,15 @@ class EventDispatcher(_LegacyNames):
         hub after model events.
         """
         route = self.routes.get(name) or self._table.route(name)
-        if route.registrations or self._recorders:
-            made = make(*make_args)
-            steps = route.name_steps  # set when no handler is typed: each takes (name, instance)
-            if steps is None:
-                self._send_route(name, args, {}, route, made, by_name=False)
-            else:
-                error = self._send(self, steps, name, args, {}, made)
-                if error is not None:
-                    raise error
-        self.let_handlers_run()  # every model event, listened to or not, as the original
+        steps = route.name_steps  # set when no handler is typed: each takes (name, instance)
+        if steps is not None:  # (then something listens)
+            error = self._send(self, steps, name, args, {}, make(*make_args))
+            if error is not None:
+                raise error
+        elif route.registrations or self._recorders:
+            self._send_route(name, args, {}, route, make(*make_args), by_name=False)
+        if self._turns:  # every model event, listened to or not, as the original
+            self.let_handlers_run()
 
     def _admitted(
         self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], route: Route, by_name: bool

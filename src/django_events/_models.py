@@ -370,7 +370,7 @@ class _Save(Context):
         update_fields: Iterable[str] | None = None,
         raw: bool = False,
     ) -> None:
-        super().__init__(database)
+        self.database = database  # (Context's one field, set here: one call less per event)
         self.instance = instance
         self.changes = changes  # None: not saved yet (or not tracked), compare live
         self.update_fields = update_fields
