@@ -7,14 +7,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import django
 import pytest
 from django.db import connection, transaction
 from django.db.models import F
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
+from django.utils.safestring import mark_safe
 
-from django_events import Updating, changes, observe_model, on
-from tests.testapp.models import Code, Order
+from django_events import Updating, _models, changes, observe_model, on
+from tests.testapp import models as testapp
+from tests.testapp.models import Code, Listing, Order
 
 pytestmark = pytest.mark.django_db
 
@@ -188,3 +191,46 @@ def test_the_copy_idiom_without_adding_compares_with_no_row() -> None:
     order.save()
     assert seen[-2:] == [("updating", {}), ("created", {})]
     assert Order.objects.count() == 2
+
+
+def test_the_row_is_read_through_the_base_manager() -> None:
+    """As Django's own related lookups do: here it leaves archived rows out (its filter
+    takes a parameter, so the read goes through the ORM each time)."""
+    observe_model(Listing, track_changes=True)
+    current = Listing.objects.get(pk=Listing.objects.create(title="a").pk)
+    archived = Listing.objects.get(pk=Listing.objects.create(title="b", archived=True).pk)
+    again = Listing.objects.get(pk=current.pk)
+    current.title = archived.title = again.title = "new"
+    assert changes(current) == {"title": ("a", "new")}
+    assert changes(archived) == {}  # as if gone
+    assert changes(again) == {"title": ("a", "new")}  # read the same way again
+
+
+@pytest.mark.skipif(django.VERSION < (5, 2), reason="CompositePrimaryKey is new in Django 5.2")
+def test_a_primary_key_of_two_columns() -> None:
+    pair_model: Any = testapp.Pair
+    observe_model(pair_model)
+    seen: list[dict[str, tuple[Any, Any]]] = []
+    on("events::db::tests::testapp::models::Pair::updated")(lambda name, p: seen.append(changes(p)))
+    pair_model.objects.create(left=1, right=2, label="a")
+    pair_model.objects.create(left=2, right=1, label="b")
+    for _ in range(2):  # the second time with the read's plan known
+        pair = pair_model.objects.get(left=2, right=1)
+        pair.label += "!"
+        pair.save()
+    assert seen == [{"label": ("b", "b!")}, {"label": ("b!", "b!!")}]
+
+
+def test_values_of_other_types_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A str subclass (mark_safe) is no expression: kept as saved. And however many reads
+    of other fields were compiled, the next read is right (their cache is bounded)."""
+    monkeypatch.setattr(_models, "_READS_AT_MOST", 1)
+    observe_model(Order, track_changes=True)
+    order = Order.objects.get(pk=Order.objects.create(status="new", note="n").pk)
+    order.note = mark_safe("<b>safe</b>")
+    order.save()
+    assert changes(order) == {}
+    for fields in (["status"], ["note"], ["status"]):
+        again = Order.objects.only(*fields).get(pk=order.pk)
+        setattr(again, fields[0], "x")
+        assert changes(again) == {fields[0]: (getattr(order, fields[0]), "x")}

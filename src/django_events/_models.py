@@ -8,10 +8,13 @@ import logging
 import marshal
 import re
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import date, datetime, time
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar, get_args
+from uuid import UUID
 
-from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Model
 from django.db.models.signals import (
     class_prepared,
@@ -218,7 +221,7 @@ _MISSING: Final = object()
 _MUTABLE: Final = (dict, list, set)
 
 
-def _attnames(model: type[Model], update_fields: Iterable[str] | None = None) -> Iterable[str]:
+def _attnames(model: type[Model], update_fields: Iterable[str] | None = None) -> Sequence[str]:
     """The concrete fields' attnames (only those named in ``update_fields``, if given)."""
     try:
         fields, attnames = _fields[model]
@@ -239,6 +242,12 @@ class _Frozen:
 
     def __init__(self, data: bytes) -> None:
         self.data = data
+
+
+#: Types of field values that are never a query expression (the common ones: a fast path).
+_PLAIN: Final = frozenset(
+    {str, int, float, bool, bytes, type(None), Decimal, datetime, date, time, UUID, _Frozen}
+)
 
 
 def _values(loaded: Mapping[str, Any], attnames: Iterable[str]) -> dict[str, Any]:
@@ -266,13 +275,15 @@ def _diff(before: dict[str, Any], now: dict[str, Any]) -> dict[str, tuple[Any, A
     """``{attname: (old, new)}`` of the values that differ (mutable ones as fresh copies)."""
     changed = {}
     for name, old in before.items():
-        if name in now:
-            new = now[name]
-            if type(old) is _Frozen and type(new) is _Frozen and old.data == new.data:
+        new = now.get(name, _MISSING)
+        if new is old or new is _MISSING:
+            continue
+        if type(old) is _Frozen or type(new) is _Frozen:
+            if type(old) is type(new) and old.data == new.data:
                 continue  # the same bytes: the same value
             old, new = _thaw(old), _thaw(new)
-            if new != old:
-                changed[name] = (old, new)
+        if new != old:
+            changed[name] = (old, new)
     return changed
 
 
@@ -320,17 +331,57 @@ def _old_values(instance: Model, using: str, attnames: Iterable[str], read: bool
         return {} if kept is None else kept.values  # may not see that transaction's state)
     if kept is None or not kept.holds(using, pk):
         kept = loaded[_SNAPSHOT] = _Kept({}, using, pk)
-    if kept.found and pk is not None:
-        missing = [attname for attname in attnames if attname in loaded and attname not in kept.values]
+    values = kept.values
+    complete = len(values) == len(_attnames(type(instance)))  # (values of its fields only)
+    if kept.found and pk is not None and not complete:
+        missing = [attname for attname in attnames if attname in loaded and attname not in values]
         if missing:
             model = instance._meta.concrete_model
             assert model is not None
-            row = next(iter(model._base_manager.db_manager(using).filter(pk=pk).values(*missing)[:1]), None)
+            row = _read_row(model, using, pk, tuple(missing))
             if row is None:
                 kept.found = False
             else:
                 kept.values.update(_values(row, missing))
     return kept.values
+
+
+#: Per (concrete model, database alias, attnames): the SQL that reads those columns of one
+#: row by primary key, and its columns; None where the primary key is not one parameter (a
+#: CompositePrimaryKey, or a base manager whose filter takes some): read through the ORM.
+_reads: dict[tuple[type[Model], str, tuple[str, ...]], tuple[str, list[Any]] | None] = {}
+_READS_AT_MOST = 1024
+
+
+def _read_row(model: type[Model], using: str, pk: Any, attnames: tuple[str, ...]) -> dict[str, Any] | None:
+    """``attnames`` -> values in the row of ``pk`` in ``using`` (None when it is gone), as
+    ``values()`` reads them, with the query compiled once (building it is 85 % of a read)."""
+    rows = model._base_manager.db_manager
+    key = (model, using, attnames)
+    try:
+        plan = _reads[key]
+    except KeyError:
+        if len(_reads) >= _READS_AT_MOST:
+            _reads.clear()  # (bounded: only the subsets of fields it is asked for vary)
+        compiler = rows(using).filter(pk=pk).values(*attnames).query.get_compiler(using)
+        sql, params = compiler.as_sql()
+        columns = [column for column, _sql, _alias in compiler.select]
+        plan = _reads[key] = (sql, columns) if len(params) == 1 else None
+    if plan is None:
+        return next(iter(rows(using).filter(pk=pk).values(*attnames)[:1]), None)
+    sql, columns = plan
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [model._meta.pk.get_db_prep_value(pk, connection)])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = {}
+    for attname, value, column in zip(attnames, row, columns, strict=True):
+        for convert in connection.ops.get_db_converters(column) + column.get_db_converters(connection):
+            value = convert(value, column, connection)
+        values[attname] = value
+    return values
 
 
 def _live_changes(instance: Model, save: _Save | None = None) -> dict[str, tuple[Any, Any]]:
@@ -460,10 +511,12 @@ def _post_save(
         before = kept.values if kept is not None and kept.holds(using, instance.pk) else {}
         if not created:
             changed = _diff(before, now)
-        # Kept: what the row holds now (the other fields as before, unless it was created);
-        # not an expression (F("total") + 1): the row has its result, read when needed.
-        row = now if created else {**before, **now}
-        row = {name: value for name, value in row.items() if not hasattr(value, "resolve_expression")}
+        # Kept: what the row holds now (after update_fields, the other fields as before); not
+        # an expression (F("total") + 1): the row has its result, read when needed.
+        row = now if created or update_fields is None else {**before, **now}
+        for name in [name for name, value in row.items() if type(value) not in _PLAIN]:
+            if hasattr(row[name], "resolve_expression"):
+                del row[name]
         loaded[_SNAPSHOT] = _Kept(row, using, instance.pk)
     elif not created:
         changed = None  # not tracked: nothing to compare against
