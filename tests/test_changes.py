@@ -4,6 +4,7 @@ transaction they were kept in can still commit, or once it did."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -234,3 +235,28 @@ def test_values_of_other_types_are_kept(monkeypatch: pytest.MonkeyPatch) -> None
         again = Order.objects.only(*fields).get(pk=order.pk)
         setattr(again, fields[0], "x")
         assert changes(again) == {fields[0]: (getattr(order, fields[0]), "x")}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_save_in_a_thread_that_runs_an_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sync ORM calls in async code (allowed with DJANGO_ALLOW_ASYNC_UNSAFE): the connection
+    there is the task's, whose transaction decides whether kept values can be rolled back."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    observe_model(Order, track_changes=True)
+    order = Order.objects.create(status="new")
+
+    def save_then_fail() -> None:
+        with transaction.atomic():
+            order.status = "paid"
+            order.save()
+            raise PaymentFailed
+
+    async def pay() -> dict[str, tuple[Any, Any]]:
+        try:
+            with pytest.raises(PaymentFailed):
+                save_then_fail()
+            return changes(order)  # the rollback voided what the save kept: the row is read
+        finally:
+            connection.close()  # this task's own connection
+
+    assert asyncio.run(pay()) == {"status": ("new", "paid")}

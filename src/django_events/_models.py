@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import functools
 import logging
 import marshal
 import re
+import threading
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar, get_args
 from uuid import UUID
 
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Model
 from django.db.models.signals import (
     class_prepared,
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from django.apps import AppConfig
+    from django.db.backends.base.base import BaseDatabaseWrapper
 
     from ._routing import HandlerTable, Registration
 
@@ -258,7 +261,7 @@ def _values(loaded: Mapping[str, Any], attnames: Iterable[str]) -> dict[str, Any
     for attname in attnames:
         value = loaded.get(attname, _MISSING)
         if value is not _MISSING:
-            if isinstance(value, _MUTABLE):
+            if type(value) not in _PLAIN and isinstance(value, _MUTABLE):
                 try:
                     value = _Frozen(marshal.dumps(value))
                 except ValueError:  # a subclass (OrderedDict), an object inside
@@ -287,6 +290,22 @@ def _diff(before: dict[str, Any], now: dict[str, Any]) -> dict[str, tuple[Any, A
     return changed
 
 
+#: This thread's database connections by alias, as ``django.db.connections`` gives them (one
+#: per thread, made on first use): looking one up there costs about a microsecond, which a
+#: tracked save would pay twice.
+_here = threading.local()
+
+
+def _connection(using: str) -> BaseDatabaseWrapper:
+    if asyncio._get_running_loop() is not None:  # (there Django's are per task: ask it)
+        return connections[using]
+    known: dict[str, BaseDatabaseWrapper] = _here.__dict__
+    found = known.get(using)
+    if found is None:
+        found = known[using] = connections[using]
+    return found
+
+
 class _Kept:
     """The old values of an instance (attname -> value, mutable ones frozen): what its row
     held, as read by primary key or as its last save wrote it, on one database and primary
@@ -298,10 +317,11 @@ class _Kept:
     def __init__(self, values: dict[str, Any], using: str, pk: Any) -> None:
         self.values, self.using, self.pk = values, using, pk
         self.found = True  # False once a read found no row: not read again
-        self.settled = not transaction.get_connection(using).in_atomic_block
-        self.settle = self._settle  # the one callable on_commit holds (looked up by identity)
+        connection = _connection(using)
+        self.settled = not connection.in_atomic_block
         if not self.settled:
-            transaction.on_commit(self.settle, using=using)
+            self.settle = self._settle  # the one callable on_commit holds (found by identity)
+            connection.on_commit(self.settle)
 
     def _settle(self) -> None:
         self.settled = True
@@ -315,7 +335,7 @@ class _Kept:
         # Still in the transaction (or savepoint) they were kept in: their on_commit entry
         # is pending; Django drops it on a rollback. (Newest last: searched from the end.)
         settle = self.settle
-        return any(entry[1] is settle for entry in reversed(transaction.get_connection(using).run_on_commit))
+        return any(entry[1] is settle for entry in reversed(_connection(using).run_on_commit))
 
 
 def _old_values(instance: Model, using: str, attnames: Iterable[str], read: bool) -> dict[str, Any]:
@@ -370,7 +390,7 @@ def _read_row(model: type[Model], using: str, pk: Any, attnames: tuple[str, ...]
     if plan is None:
         return next(iter(rows(using).filter(pk=pk).values(*attnames)[:1]), None)
     sql, columns = plan
-    connection = connections[using]
+    connection = _connection(using)
     with connection.cursor() as cursor:
         cursor.execute(sql, [model._meta.pk.get_db_prep_value(pk, connection)])
         row = cursor.fetchone()
@@ -507,8 +527,9 @@ def _post_save(
     if sender._meta.concrete_model in _tracked:
         # The values just saved are both this save's "new" values and the next old ones.
         now = _values(loaded, _attnames(sender, None if created else update_fields))
+        pk = instance.pk
         kept: _Kept | None = loaded.get(_SNAPSHOT)
-        before = kept.values if kept is not None and kept.holds(using, instance.pk) else {}
+        before = kept.values if kept is not None and kept.holds(using, pk) else {}
         if not created:
             changed = _diff(before, now)
         # Kept: what the row holds now (after update_fields, the other fields as before); not
@@ -517,7 +538,7 @@ def _post_save(
         for name in [name for name, value in row.items() if type(value) not in _PLAIN]:
             if hasattr(row[name], "resolve_expression"):
                 del row[name]
-        loaded[_SNAPSHOT] = _Kept(row, using, instance.pk)
+        loaded[_SNAPSHOT] = _Kept(row, using, pk)
     elif not created:
         changed = None  # not tracked: nothing to compare against
     pending: list[_Save] | None = loaded.get(_PENDING)
