@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import os
 import uuid
 
@@ -133,3 +134,50 @@ if django.VERSION >= (5, 2):  # pragma: no branch (the oldest pair's Django has 
         left = models.IntegerField()
         right = models.IntegerField()
         label = models.CharField(max_length=20)
+
+
+# -- models of tests/test_attack_round2.py -------------------------------------------------
+
+
+class _Distinct(models.Manager["Shelf"]):
+    def get_queryset(self) -> models.QuerySet[Shelf]:
+        rows: models.QuerySet[Shelf] = super().get_queryset().distinct()
+        return rows
+
+
+class Shelf(models.Model):
+    """Its base manager returns distinct rows; its rows are ordered by position."""
+
+    title = models.CharField(max_length=50)
+    position = models.IntegerField(default=0)
+
+    objects = models.Manager()
+    distinct = _Distinct()
+
+    class Meta:
+        base_manager_name = "distinct"
+        ordering = ["position"]
+
+
+#: The tenant a request acts for (None: every tenant, as in a management command).
+current_tenant: contextvars.ContextVar[str | None] = contextvars.ContextVar("current_tenant", default=None)
+
+
+class _OfTenant(models.Manager["Account"]):
+    def get_queryset(self) -> models.QuerySet[Account]:
+        rows = super().get_queryset()
+        tenant = current_tenant.get()
+        return rows if tenant is None else rows.filter(tenant=tenant)
+
+
+class Account(models.Model):
+    """A multi-tenant model: its base manager shows the current tenant's rows only."""
+
+    tenant = models.CharField(max_length=20)
+    name = models.CharField(max_length=50)
+
+    objects = models.Manager()
+    of_tenant = _OfTenant()
+
+    class Meta:
+        base_manager_name = "of_tenant"
