@@ -18,7 +18,7 @@ from django.utils.safestring import mark_safe
 
 from django_events import Updating, _models, changes, observe_model, on
 from tests.testapp import models as testapp
-from tests.testapp.models import Code, Listing, Order
+from tests.testapp.models import Account, Code, Customer, Listing, Order, Shelf, current_tenant
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +35,7 @@ class PaymentFailed(Exception):
     pass
 
 
-# -- kept old values outlive a rollback ---------------------------------------------------
+# -- kept old values and rollbacks -------------------------------------------------------
 
 
 def test_a_rolled_back_save_leaves_old_values_that_hide_the_next_saves_change() -> None:
@@ -78,7 +78,7 @@ def test_row_values_read_inside_a_rolled_back_transaction_stay_the_old_values() 
     assert changes(order) == {}  # row and instance agree
 
 
-# -- kept old values are not tied to the row they came from ------------------------------
+# -- kept old values belong to one row ------------------------------------------------------
 
 
 @pytest.mark.django_db(databases=["default", "other"])
@@ -260,3 +260,171 @@ def test_a_save_in_a_thread_that_runs_an_event_loop(monkeypatch: pytest.MonkeyPa
             connection.close()  # this task's own connection
 
     assert asyncio.run(pay()) == {"status": ("new", "paid")}
+
+
+# -- the row read with SQL compiled once -------------------------------------------------
+
+
+def test_a_base_manager_with_distinct_and_an_ordering_field_not_loaded() -> None:
+    """SELECT DISTINCT ... ORDER BY position: Django adds the ordering column to the SELECT
+    (and drops it from the rows it returns): read through the ORM."""
+    observe_model(Shelf, track_changes=True)
+    shelf = Shelf.objects.only("title").get(pk=Shelf.objects.create(title="a", position=3).pk)
+    shelf.title = "b"
+    assert changes(shelf) == {"title": ("a", "b")}
+
+
+def test_a_base_manager_whose_filter_depends_on_the_request_is_not_frozen_at_first_read() -> None:
+    """A multi-tenant base manager filters by the current tenant, and by nothing outside a
+    request: its query is built at each read, never kept from the first one."""
+    observe_model(Account, track_changes=True)
+    pk = Account.objects.create(tenant="a", name="x").pk
+    first = Account.objects.get(pk=pk)
+    first.name = "y"
+    assert changes(first) == {"name": ("x", "y")}  # e.g. a management command
+    token = current_tenant.set("b")
+    try:
+        other = Account.objects.get(pk=pk)
+        other.name = "z"
+        assert changes(other) == {}  # as Account.of_tenant.filter(pk=pk) gives no row
+    finally:
+        current_tenant.reset(token)
+
+
+# -- update_fields as attnames -----------------------------------------------------------
+
+
+def test_a_deferred_instance_saves_its_foreign_key_change() -> None:
+    """Django saves an instance loaded with .defer()/.only() with update_fields = its loaded
+    fields' *attnames* (customer_id): the foreign key's change is reported and kept."""
+    observe_model(Order)
+    seen: list[dict[str, tuple[Any, Any]]] = []
+    on(f"{ORDER}::updated")(lambda name, o: seen.append(changes(o)))
+    a, b = Customer.objects.create(name="a"), Customer.objects.create(name="b")
+    order = Order.objects.defer("note").get(pk=Order.objects.create(customer=a).pk)
+    order.customer = b
+    order.status = "paid"
+    order.save()
+    assert seen == [{"customer_id": (a.pk, b.pk), "status": ("new", "paid")}]
+    assert changes(order) == {}  # saved: the row holds customer b
+
+
+def test_update_fields_given_as_an_attname() -> None:
+    """save(update_fields=["customer_id"]) is valid Django (attnames are accepted)."""
+    observe_model(Order)
+    seen: list[dict[str, tuple[Any, Any]]] = []
+    on(f"{ORDER}::updated")(lambda name, o: seen.append(changes(o)))
+    a, b = Customer.objects.create(name="a"), Customer.objects.create(name="b")
+    order = Order.objects.get(pk=Order.objects.create(customer=a).pk)
+    order.customer_id = b.pk
+    order.save(update_fields=["customer_id"])
+    assert Order.objects.get(pk=order.pk).customer_id == b.pk
+    assert seen == [{"customer_id": (a.pk, b.pk)}]
+
+
+# -- values read in a savepoint that rolls back ---------------------------------------------
+
+
+def test_a_deferred_field_read_in_a_rolled_back_savepoint_is_read_again() -> None:
+    """What was read inside a savepoint that rolls back is read again afterwards (the
+    values kept before it are kept anew with the read, in the savepoint)."""
+    observe_model(Order, track_changes=True)
+    pk = Order.objects.create(status="new").pk
+    order = Order.objects.defer("note").get(pk=pk)
+    with transaction.atomic():
+        assert changes(order) == {}  # e.g. a form's "has it changed?" check
+        try:
+            with transaction.atomic():
+                Order.objects.filter(pk=pk).update(note="draft")
+                order.note = "final"
+                assert changes(order) == {"note": ("draft", "final")}  # right, in the savepoint
+                raise PaymentFailed
+        except PaymentFailed:
+            pass
+        assert Order.objects.get(pk=pk).note == ""
+        assert changes(order) == {"note": ("", "final")}
+
+
+def test_a_row_gone_in_a_rolled_back_savepoint_is_looked_for_again() -> None:
+    """The same with a delete that is rolled back: the row, back, is looked for again."""
+    observe_model(Order, track_changes=True)
+    pk = Order.objects.create(status="new").pk
+    order = Order.objects.defer("note").get(pk=pk)
+    with transaction.atomic():
+        assert changes(order) == {}
+        try:
+            with transaction.atomic():
+                Order.objects.filter(pk=pk).delete()
+                order.note = "final"
+                assert changes(order) == {}  # right: gone, in the savepoint
+                raise PaymentFailed
+        except PaymentFailed:
+            pass
+        assert Order.objects.get(pk=pk).note == ""
+        assert changes(order) == {"note": ("", "final")}
+
+
+# -- rollbacks outside atomic() ----------------------------------------------------------
+
+
+def test_a_manual_savepoint_rolled_back_drops_the_values_kept_in_it() -> None:
+    """Django's documented savepoint()/savepoint_rollback() pattern drops what the save
+    inside it kept (Django gives the connection a new run_on_commit list)."""
+    observe_model(Order, track_changes=True)
+    order = Order.objects.get(pk=Order.objects.create(status="new").pk)
+    with transaction.atomic():
+        sid = transaction.savepoint()
+        order.status = "paid"
+        order.save()
+        transaction.savepoint_rollback(sid)
+        assert Order.objects.get(pk=order.pk).status == "new"
+        assert changes(order) == {"status": ("new", "paid")}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rolled_back_manual_transaction_drops_the_values_kept_in_it() -> None:
+    """With set_autocommit(False) there is no atomic block; transaction.rollback() drops
+    what the save kept all the same."""
+    observe_model(Order, track_changes=True)
+    order = Order.objects.get(pk=Order.objects.create(status="new").pk)
+    transaction.set_autocommit(False)
+    try:
+        order.status = "paid"
+        order.save()
+        transaction.rollback()
+    finally:
+        transaction.set_autocommit(True)
+    assert Order.objects.get(pk=order.pk).status == "new"
+    assert changes(order) == {"status": ("new", "paid")}
+
+
+# -- nothing added to on_commit ------------------------------------------------------------
+
+
+def test_a_tracked_save_schedules_no_on_commit_callbacks_of_its_own(
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """A project's test that a save schedules its one on_commit callback (an email, a task)
+    sees that one only: tracking schedules none."""
+    observe_model(Order, track_changes=True)
+    order = Order.objects.get(pk=Order.objects.create(status="new").pk)
+    with django_capture_on_commit_callbacks() as callbacks:
+        order.status = "paid"
+        order.save()
+        transaction.on_commit(lambda: None)  # the project's own
+    assert len(callbacks) == 1, callbacks
+
+
+def test_saves_in_one_transaction_do_not_pile_up_on_commit_entries() -> None:
+    """Tracked saves in a transaction add nothing to its on_commit list (checking whether
+    kept values hold would otherwise scan it: n saves would cost n squared)."""
+    observe_model(Order, track_changes=True)
+    Order.objects.bulk_create([Order(status="new") for _ in range(200)])
+    orders = list(Order.objects.all())
+    with transaction.atomic():
+        before = len(connection.run_on_commit)
+        for status in ("a", "b"):
+            for order in orders:
+                order.status = status
+                order.save()
+        assert len(connection.run_on_commit) - before <= 1

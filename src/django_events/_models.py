@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar, get_arg
 from uuid import UUID
 
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models import Model
+from django.db.models import Manager, Model
 from django.db.models.signals import (
     class_prepared,
     post_delete,
@@ -229,8 +229,10 @@ def _attnames(model: type[Model], update_fields: Iterable[str] | None = None) ->
     try:
         fields, attnames = _fields[model]
     except KeyError:
-        fields = {f.name: f.attname for f in model._meta.concrete_fields}
-        attnames = tuple(fields.values())
+        concrete = model._meta.concrete_fields
+        attnames = tuple(f.attname for f in concrete)
+        # update_fields may name a field or its attname (Django's own, for a deferred load)
+        fields = {**{f.attname: f.attname for f in concrete}, **{f.name: f.attname for f in concrete}}
         _fields[model] = fields, attnames
     if update_fields is None:
         return attnames
@@ -309,33 +311,29 @@ def _connection(using: str) -> BaseDatabaseWrapper:
 class _Kept:
     """The old values of an instance (attname -> value, mutable ones frozen): what its row
     held, as read by primary key or as its last save wrote it, on one database and primary
-    key. Kept in a transaction, they hold while it lasts and after it commits; a rollback,
-    of it or of the savepoint they were kept in, voids them (they are read again)."""
+    key. Kept in autocommit mode, they hold until the instance is saved elsewhere; kept in
+    a transaction, only until it ends or any savepoint of it is rolled back (then the row is
+    read again): Django gives its connection a new ``run_on_commit`` list at each commit,
+    rollback or savepoint rollback (and when it closes), which is what ``hooks`` is."""
 
-    __slots__ = ("found", "pk", "settle", "settled", "using", "values")
+    __slots__ = ("found", "hooks", "pk", "using", "values")
 
-    def __init__(self, values: dict[str, Any], using: str, pk: Any) -> None:
+    def __init__(self, values: dict[str, Any], using: str, pk: Any, found: bool = True) -> None:
         self.values, self.using, self.pk = values, using, pk
-        self.found = True  # False once a read found no row: not read again
+        self.found = found  # False: the row was looked for and is gone
         connection = _connection(using)
-        self.settled = not connection.in_atomic_block
-        if not self.settled:
-            self.settle = self._settle  # the one callable on_commit holds (found by identity)
-            connection.on_commit(self.settle)
-
-    def _settle(self) -> None:
-        self.settled = True
+        if connection.autocommit and not connection.in_atomic_block:
+            self.hooks: list[Any] | None = None  # committed already: nothing can undo them
+        else:
+            self.hooks = connection.run_on_commit
 
     def holds(self, using: str, pk: Any) -> bool:
         """Whether they are the row's, for a save or a comparison on ``using`` with ``pk``."""
-        if self.using != using or self.pk != pk:
-            return False
-        if self.settled:
-            return True
-        # Still in the transaction (or savepoint) they were kept in: their on_commit entry
-        # is pending; Django drops it on a rollback. (Newest last: searched from the end.)
-        settle = self.settle
-        return any(entry[1] is settle for entry in reversed(_connection(using).run_on_commit))
+        return (
+            self.using == using
+            and self.pk == pk
+            and (self.hooks is None or self.hooks is _connection(using).run_on_commit)
+        )
 
 
 def _old_values(instance: Model, using: str, attnames: Iterable[str], read: bool) -> dict[str, Any]:
@@ -349,26 +347,31 @@ def _old_values(instance: Model, using: str, attnames: Iterable[str], read: bool
     kept: _Kept | None = loaded.get(_SNAPSHOT)
     if not read:  # (its pre_save made them hold; a handler in another greenlet or thread
         return {} if kept is None else kept.values  # may not see that transaction's state)
-    if kept is None or not kept.holds(using, pk):
-        kept = loaded[_SNAPSHOT] = _Kept({}, using, pk)
-    values = kept.values
-    complete = len(values) == len(_attnames(type(instance)))  # (values of its fields only)
-    if kept.found and pk is not None and not complete:
-        missing = [attname for attname in attnames if attname in loaded and attname not in values]
-        if missing:
-            model = instance._meta.concrete_model
-            assert model is not None
-            row = _read_row(model, using, pk, tuple(missing))
-            if row is None:
-                kept.found = False
-            else:
-                kept.values.update(_values(row, missing))
-    return kept.values
+    if pk is None:
+        return {}  # not new, yet no row to compare with
+    values: dict[str, Any] = {}
+    if kept is not None and kept.holds(using, pk):
+        values = kept.values
+        if not kept.found or len(values) == len(_attnames(type(instance))):
+            return values  # (values of its fields only: none is missing)
+    missing = [attname for attname in attnames if attname in loaded and attname not in values]
+    if not missing:
+        return values
+    model = instance._meta.concrete_model
+    assert model is not None
+    row = _read_row(model, using, pk, tuple(missing))
+    # Kept anew, with what was kept before: as of now, in this transaction or savepoint.
+    if row is None:
+        loaded[_SNAPSHOT] = _Kept(values, using, pk, found=False)
+        return values
+    values = {**values, **_values(row, missing)}
+    loaded[_SNAPSHOT] = _Kept(values, using, pk)
+    return values
 
 
 #: Per (concrete model, database alias, attnames): the SQL that reads those columns of one
-#: row by primary key, and its columns; None where the primary key is not one parameter (a
-#: CompositePrimaryKey, or a base manager whose filter takes some): read through the ORM.
+#: row by primary key, and its columns; None where it must be built each time through the
+#: ORM (a base manager of the model's own, a CompositePrimaryKey).
 _reads: dict[tuple[type[Model], str, tuple[str, ...]], tuple[str, list[Any]] | None] = {}
 _READS_AT_MOST = 1024
 
@@ -386,7 +389,10 @@ def _read_row(model: type[Model], using: str, pk: Any, attnames: tuple[str, ...]
         compiler = rows(using).filter(pk=pk).values(*attnames).query.get_compiler(using)
         sql, params = compiler.as_sql()
         columns = [column for column, _sql, _alias in compiler.select]
-        plan = _reads[key] = (sql, columns) if len(params) == 1 else None
+        # A base manager of its own may filter by the moment (a tenant), or select more
+        # than the fields (distinct() with an ordering): its query is built each time.
+        plain = type(model._base_manager) is Manager and len(params) == 1
+        plan = _reads[key] = (sql, columns) if plain else None
     if plan is None:
         return next(iter(rows(using).filter(pk=pk).values(*attnames)[:1]), None)
     sql, columns = plan

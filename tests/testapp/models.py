@@ -136,7 +136,7 @@ if django.VERSION >= (5, 2):  # pragma: no branch (the oldest pair's Django has 
         label = models.CharField(max_length=20)
 
 
-# -- models of tests/test_attack_round2.py -------------------------------------------------
+# -- base managers of their own (tests/test_changes.py) -------------------------------------
 
 
 class _Distinct(models.Manager["Shelf"]):
