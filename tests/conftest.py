@@ -7,6 +7,7 @@ from typing import Any
 import coverage
 import gevent
 import pytest
+from django.test import override_settings
 
 from django_events import EventDispatcher, dispatcher
 
@@ -51,6 +52,13 @@ def isolated_default_dispatcher() -> Iterator[EventDispatcher]:
         yield dispatcher
         finish_drains()
     assert dispatcher.pending() == 0
+
+
+@pytest.fixture
+def sync_mode() -> Iterator[None]:
+    """The default dispatcher in sync mode: handlers run inside dispatch() and save()."""
+    with override_settings(DJANGO_EVENTS={"MODE": "sync"}):
+        yield
 
 
 @pytest.fixture

@@ -40,15 +40,9 @@ from tests.testapp.models import (
     Unobserved,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sync_mode")]
 
 ORDER = "events::db::tests::testapp::models::Order"
-
-
-@pytest.fixture(autouse=True)
-def sync_mode() -> Iterator[None]:
-    with override_settings(DJANGO_EVENTS={"MODE": "sync"}):
-        yield
 
 
 @pytest.fixture

@@ -106,25 +106,6 @@ class BulkItem(Item):
         proxy = True
 
 
-class _Current(models.Manager["Listing"]):
-    def get_queryset(self) -> models.QuerySet[Listing]:
-        current: models.QuerySet[Listing] = super().get_queryset().filter(archived=False)
-        return current
-
-
-class Listing(models.Model):
-    """Its base manager leaves archived rows out: a filter that takes a parameter."""
-
-    title = models.CharField(max_length=100)
-    archived = models.BooleanField(default=False)
-
-    objects = models.Manager()
-    current = _Current()
-
-    class Meta:
-        base_manager_name = "current"
-
-
 if django.VERSION >= (5, 2):  # pragma: no branch (the oldest pair's Django has no composite keys)
 
     class Pair(models.Model):
