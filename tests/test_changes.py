@@ -21,6 +21,8 @@ from tests.testapp.models import Account, Code, Customer, Order, Shelf, current_
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sync_mode")]
 
 ORDER = "events::db::tests::testapp::models::Order"
+#: transaction.savepoint(), named savepoint_create() since Django 6.1
+savepoint = getattr(transaction, "savepoint_create", None) or transaction.savepoint
 
 
 class PaymentFailed(Exception):
@@ -352,7 +354,7 @@ def test_a_manual_savepoint_rolled_back_drops_the_values_kept_in_it() -> None:
     observe_model(Order, track_changes=True)
     order = Order.objects.get(pk=Order.objects.create(status="new").pk)
     with transaction.atomic():
-        sid = transaction.savepoint()
+        sid = savepoint()
         order.status = "paid"
         order.save()
         transaction.savepoint_rollback(sid)
