@@ -5,16 +5,21 @@ transaction they were kept in can still commit, or once it did."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
+import pickle
+import weakref
 from typing import Any
 
 import django
 import pytest
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
+from django.db.models.signals import pre_save
 from django.test.utils import CaptureQueriesContext
 from django.utils.safestring import mark_safe
 
-from django_events import Updating, _models, changes, observe_model, on
+from django_events import Updated, Updating, _models, changes, observe_model, on
 from tests.testapp import models as testapp
 from tests.testapp.models import Account, Code, Customer, Order, Shelf, current_tenant
 
@@ -409,3 +414,126 @@ def test_saves_in_one_transaction_do_not_pile_up_on_commit_entries() -> None:
                 order.status = status
                 order.save()
         assert len(connection.run_on_commit) - before <= 1
+
+
+# -- a savepoint rolled back between pre_save and post_save -------------------------------
+
+
+def test_a_savepoint_rolled_back_by_an_updating_handler_does_not_erase_the_saves_changes() -> None:
+    """An updating handler that tries something in its own savepoint and rolls it back (it
+    touched nothing of the order): the save's changes are still what pre_save read against
+    what it wrote (the rollback came before the UPDATE)."""
+    observe_model(Order)
+    seen: list[dict[str, tuple[Any, Any]]] = []
+
+    @on(f"{ORDER}::updating")
+    def try_something(name: str, order: Order) -> None:
+        try:
+            with transaction.atomic():  # e.g. reserve stock; declined and undone
+                raise PaymentFailed
+        except PaymentFailed:
+            pass
+
+    on(f"{ORDER}::updated")(lambda name, o: seen.append(changes(o)))
+    order = Order.objects.get(pk=Order.objects.create(status="new").pk)
+    order.status = "paid"
+    order.save()
+    assert Order.objects.get(pk=order.pk).status == "paid"
+    assert seen == [{"status": ("new", "paid")}]
+
+
+def test_insert_if_absent_in_an_updating_handler_does_not_erase_the_typed_events_changes() -> None:
+    """The same with Django's insert-if-absent idiom (IntegrityError caught around a
+    savepoint), and the typed Updated[Order].changes."""
+    observe_model(Order)
+    Code.objects.create(code="PAID", label="paid")
+    seen: list[dict[str, tuple[Any, Any]]] = []
+
+    @on(f"{ORDER}::updating")
+    def label_status(name: str, order: Order) -> None:
+        try:
+            with transaction.atomic():
+                Code.objects.create(code=order.status.upper(), label=order.status)
+        except IntegrityError:
+            pass  # already there
+
+    @on(Updated[Order])
+    def audit(event: Updated[Order]) -> None:
+        seen.append(event.changes)
+
+    order = Order.objects.get(pk=Order.objects.create(status="new").pk)
+    order.status = "paid"
+    order.save()
+    assert seen == [{"status": ("new", "paid")}]
+
+
+def test_a_pre_save_receiver_of_another_app_that_rolls_back_a_savepoint() -> None:
+    """Not only the library's own handlers run between pre_save and post_save: any
+    pre_save receiver connected after the model was observed does."""
+    observe_model(Order)
+    seen: list[dict[str, tuple[Any, Any]]] = []
+    on(f"{ORDER}::updated")(lambda name, o: seen.append(changes(o)))
+
+    def other_app(sender: type[Order], instance: Order, **kwargs: Any) -> None:
+        try:
+            with transaction.atomic():
+                raise PaymentFailed
+        except PaymentFailed:
+            pass
+
+    pre_save.connect(other_app, sender=Order, weak=False)
+    try:
+        order = Order.objects.get(pk=Order.objects.create(status="new").pk)
+        order.status = "paid"
+        order.save()
+    finally:
+        pre_save.disconnect(other_app, sender=Order)
+    assert seen == [{"status": ("new", "paid")}]
+
+
+# -- what kept values hold: a token, not the transaction's callbacks -------------------------
+
+
+def test_a_saved_instance_can_be_pickled_inside_a_transaction_with_on_commit_callbacks() -> None:
+    """Caching a saved instance (Django's cache pickles it) inside a transaction, e.g. a
+    view under ATOMIC_REQUESTS, with an on_commit callback pending (a lambda): the kept
+    values hold a token, not the connection's callbacks."""
+    observe_model(Order, track_changes=True)
+    order = Order.objects.get(pk=Order.objects.create(status="new").pk)
+    with transaction.atomic():
+        transaction.on_commit(lambda: None)  # any app's callback
+        order.status = "paid"
+        order.save()
+        restored = pickle.loads(pickle.dumps(order))
+    assert restored.status == "paid"
+
+
+class Payload:
+    """Something an on_commit callback closes over (an e-mail to send, a big batch)."""
+
+
+def test_a_rolled_back_transactions_callbacks_are_not_kept_alive_by_an_instance() -> None:
+    """After a rollback Django drops the transaction's on_commit callbacks; an instance
+    saved in it (cached in a module, say) does not keep them alive. (The library keeps the
+    connection's current list until its next transaction asks: one list per connection.)"""
+    observe_model(Order, track_changes=True)
+    order = Order.objects.get(pk=Order.objects.create(status="new").pk)
+    payload = Payload()
+    alive = weakref.ref(payload)
+
+    def pay(payload: Payload) -> None:
+        with transaction.atomic():
+            transaction.on_commit(lambda: print(payload))
+            order.status = "paid"
+            order.save()
+            raise PaymentFailed
+
+    with contextlib.suppress(PaymentFailed):  # (pytest.raises's traceback would hold pay()'s frame)
+        pay(payload)
+    del payload
+    with transaction.atomic():  # the connection's next transaction that keeps values
+        Order.objects.create(status="other")
+    gc.collect()
+    assert Order.objects.get(pk=order.pk).status == "new"
+    assert alive() is None
+    assert order.status == "paid"  # (the instance lives on)

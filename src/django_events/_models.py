@@ -308,32 +308,47 @@ def _connection(using: str) -> BaseDatabaseWrapper:
     return found
 
 
+#: Per connection: its ``run_on_commit`` list when last asked, and a token standing for it.
+#: Django gives a connection a new list at each commit, rollback, savepoint rollback and
+#: close, so while the list is the same, nothing kept with its token was rolled back.
+_hooks: weakref.WeakKeyDictionary[BaseDatabaseWrapper, tuple[list[Any], object]] = weakref.WeakKeyDictionary()
+
+
+def _token(connection: BaseDatabaseWrapper) -> object:
+    """The token of the connection's current transaction state (kept values hold with it:
+    a plain object, so an instance still pickles; one unpickled never holds)."""
+    hooks = connection.run_on_commit
+    known = _hooks.get(connection)
+    if known is None or known[0] is not hooks:
+        known = _hooks[connection] = (hooks, object())
+    return known[1]
+
+
 class _Kept:
     """The old values of an instance (attname -> value, mutable ones frozen): what its row
     held, as read by primary key or as its last save wrote it, on one database and primary
     key. Kept in autocommit mode, they hold until the instance is saved elsewhere; kept in
     a transaction, only until it ends or any savepoint of it is rolled back (then the row is
-    read again): Django gives its connection a new ``run_on_commit`` list at each commit,
-    rollback or savepoint rollback (and when it closes), which is what ``hooks`` is."""
+    read again), which is what ``token`` tells (see ``_hooks``)."""
 
-    __slots__ = ("found", "hooks", "pk", "using", "values")
+    __slots__ = ("found", "pk", "token", "using", "values")
 
     def __init__(self, values: dict[str, Any], using: str, pk: Any, found: bool = True) -> None:
         self.values, self.using, self.pk = values, using, pk
         self.found = found  # False: the row was looked for and is gone
         connection = _connection(using)
         if connection.autocommit and not connection.in_atomic_block:
-            self.hooks: list[Any] | None = None  # committed already: nothing can undo them
+            self.token: object | None = None  # committed already: nothing can undo them
         else:
-            self.hooks = connection.run_on_commit
+            self.token = _token(connection)
+
+    def of(self, using: str, pk: Any) -> bool:
+        """Whether they are of the row a save or a comparison on ``using`` with ``pk`` is of."""
+        return self.using == using and self.pk == pk
 
     def holds(self, using: str, pk: Any) -> bool:
-        """Whether they are the row's, for a save or a comparison on ``using`` with ``pk``."""
-        return (
-            self.using == using
-            and self.pk == pk
-            and (self.hooks is None or self.hooks is _connection(using).run_on_commit)
-        )
+        """Whether they are that row's values still (nothing rolled back since)."""
+        return self.of(using, pk) and (self.token is None or self.token is _token(_connection(using)))
 
 
 def _old_values(instance: Model, using: str, attnames: Iterable[str], read: bool) -> dict[str, Any]:
@@ -534,8 +549,10 @@ def _post_save(
         # The values just saved are both this save's "new" values and the next old ones.
         now = _values(loaded, _attnames(sender, None if created else update_fields))
         pk = instance.pk
+        # What pre_save established: a savepoint rolled back since (by an updating handler,
+        # or another app's pre_save receiver) did not undo it; the UPDATE came after.
         kept: _Kept | None = loaded.get(_SNAPSHOT)
-        before = kept.values if kept is not None and kept.holds(using, pk) else {}
+        before = kept.values if kept is not None and kept.of(using, pk) else {}
         if not created:
             changed = _diff(before, now)
         # Kept: what the row holds now (after update_fields, the other fields as before); not
