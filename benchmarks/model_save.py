@@ -1,7 +1,7 @@
 """Scenario 6: saves of observed models against saves with one plain post_save receiver.
 
 All models have the same fields in the same in-memory SQLite database. Scenario 11 loads
-rows; scenario 13 inserts 1,000 rows with ``bulk_create``.
+rows (and saves a loaded instance once); scenario 13 inserts 1,000 rows with ``bulk_create``.
 6a: an update of a model observed for ``updated``, in sync mode.
 6b and 6c: inserts (``objects.create``) of a model whose observer defines ``creating`` and
 ``created``, in sync mode and in gevent mode (where each model event gives the hub a turn
