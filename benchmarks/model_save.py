@@ -142,24 +142,20 @@ def bulk() -> tuple[tuple[str, list[Case]], Callable[[], list[Target]]]:
         if counted is not None:
             counted.calls += 1
 
-    stmt = "insert(M, c)"
-    plain_case = Case(
-        f"bulk_create of {ROWS:,} rows, Django's manager",
-        stmt,
-        {"insert": insert, "M": plain, "c": plain_counter},
-        plain_counter,
-        1,
-        ops_per_run=ROWS,
-        slower=400,
-    )
-    opted_case = Case(
-        f"bulk_create of {ROWS:,} rows, opted in, one BulkCreated handler",
-        stmt,
-        {"insert": insert, "M": opted, "c": None},
-        counter,
-        1,
-        ops_per_run=ROWS,
-        slower=400,
+    plain_case, opted_case = (
+        Case(
+            f"bulk_create of {ROWS:,} rows, {label}",
+            "insert(M, c)",
+            {"insert": insert, "M": model, "c": counted},
+            counter if counted is None else counted,
+            1,
+            ops_per_run=ROWS,
+            slower=400,
+        )
+        for label, model, counted in (
+            ("Django's manager", plain, plain_counter),
+            ("opted in, one BulkCreated handler", opted, None),
+        )
     )
 
     def targets() -> list[Target]:

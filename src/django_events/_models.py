@@ -351,17 +351,14 @@ class _Kept:
         return self.of(using, pk) and (self.token is None or self.token is _token(_connection(using)))
 
 
-def _old_values(instance: Model, using: str, attnames: Iterable[str], read: bool) -> dict[str, Any]:
+def _old_values(instance: Model, using: str, attnames: Iterable[str]) -> dict[str, Any]:
     """The old values of a tracked instance that is not new, for ``attnames``: those kept
-    from its last save or an earlier read while they hold, else (with ``read``) its row's
-    in ``using``, read now by primary key for the fields loaded on it and kept. Without
-    ``read`` (a handler of the save, which may be async) only what the save's ``pre_save``
-    read. A row that is gone gives none."""
+    from its last save or an earlier read while they hold, else its row's in ``using``,
+    read now by primary key for the fields loaded on it and kept. A row that is gone gives
+    none."""
     loaded = instance.__dict__
     pk = instance.pk
     kept: _Kept | None = loaded.get(_SNAPSHOT)
-    if not read:  # (its pre_save made them hold; a handler in another greenlet or thread
-        return {} if kept is None else kept.values  # may not see that transaction's state)
     if pk is None:
         return {}  # not new, yet no row to compare with
     values: dict[str, Any] = {}
@@ -394,22 +391,22 @@ _READS_AT_MOST = 1024
 def _read_row(model: type[Model], using: str, pk: Any, attnames: tuple[str, ...]) -> dict[str, Any] | None:
     """``attnames`` -> values in the row of ``pk`` in ``using`` (None when it is gone), as
     ``values()`` reads them, with the query compiled once (building it is 85 % of a read)."""
-    rows = model._base_manager.db_manager
+    manager = model._base_manager
     key = (model, using, attnames)
     try:
         plan = _reads[key]
     except KeyError:
         if len(_reads) >= _READS_AT_MOST:
             _reads.clear()  # (bounded: only the subsets of fields it is asked for vary)
-        compiler = rows(using).filter(pk=pk).values(*attnames).query.get_compiler(using)
+        compiler = manager.db_manager(using).filter(pk=pk).values(*attnames).query.get_compiler(using)
         sql, params = compiler.as_sql()
         columns = [column for column, _sql, _alias in compiler.select]
         # A base manager of its own may filter by the moment (a tenant), or select more
         # than the fields (distinct() with an ordering): its query is built each time.
-        plain = type(model._base_manager) is Manager and len(params) == 1
+        plain = type(manager) is Manager and len(params) == 1
         plan = _reads[key] = (sql, columns) if plain else None
     if plan is None:
-        return next(iter(rows(using).filter(pk=pk).values(*attnames)[:1]), None)
+        return next(iter(manager.db_manager(using).filter(pk=pk).values(*attnames)[:1]), None)
     sql, columns = plan
     connection = _connection(using)
     with connection.cursor() as cursor:
@@ -441,10 +438,12 @@ def _live_changes(instance: Model, save: _Save | None = None) -> dict[str, tuple
         return {}  # not new, yet no row to compare with
     if save is None:
         attnames = _attnames(model)
-        before = _old_values(instance, instance._state.db or DEFAULT_DB_ALIAS, attnames, read=True)
-    else:
+        before = _old_values(instance, instance._state.db or DEFAULT_DB_ALIAS, attnames)
+    else:  # what its pre_save established, without a query (the handler may be async, or
+        # in another greenlet or thread, which does not see that transaction's state)
         attnames = _attnames(model, save.update_fields)
-        before = _old_values(instance, save.database or DEFAULT_DB_ALIAS, attnames, read=False)
+        kept: _Kept | None = instance.__dict__.get(_SNAPSHOT)
+        before = {} if kept is None else kept.values
     return _diff(before, _values(instance.__dict__, attnames))
 
 
@@ -530,7 +529,7 @@ def _pre_save(
         _emit(sender, "creating", instance, _Save, (using, instance, {}, None, raw))
     else:
         if sender._meta.concrete_model in _tracked:  # the row before the UPDATE, unless kept
-            _old_values(instance, using, _attnames(sender, update_fields), read=True)
+            _old_values(instance, using, _attnames(sender, update_fields))
         _emit(sender, "updating", instance, _Save.pending, (using, instance, update_fields, raw, []))
 
 
