@@ -88,14 +88,14 @@ def run(
                     steps = sink.steps_at_delivery(name, args, kwargs, alias, context)
             for handler, takes_event, registration in steps:
                 try:
-                    if takes_event:
+                    if not args:  # (a step that takes the event has it in args)
+                        handler(name, **kwargs) if kwargs else handler(name)
+                    elif takes_event:
                         handler(args[0])
                     elif kwargs:
                         handler(name, *args, **kwargs)
-                    elif args:  # plain calls are cheaper than unpacking an empty dict
+                    else:  # plain calls are cheaper than unpacking an empty dict
                         handler(name, *args)
-                    else:
-                        handler(name)
                 except Exception as exc:
                     error = _failed(sink, name, registration, exc, error, may_raise)
         finally:
