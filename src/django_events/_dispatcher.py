@@ -41,17 +41,8 @@ _E = TypeVar("_E", bound=Event)
 _allocate_lock = get_original("_thread", "allocate_lock")
 
 
-def _then_settle(call: Callable[..., Exception | None], *args: Any) -> Exception | None:
-    """In Django's sync thread, for ``adispatch``: ``call`` (sync handlers, or the hand-over
-    to the after-commit and task strategies), then what it queued in this thread in gevent
-    mode (events its handlers dispatched, after-commit handlers delivered at once), so that
-    ``adispatch`` returns once they ran, as in a request (whose end would run them)."""
-    error = call(*args)
-    return gevent.drain_own_thread(True, error)
-
-
-_run_in_sync_thread = sync_to_async(functools.partial(_then_settle, run), thread_sensitive=True)
-_hand_over_in_sync_thread = sync_to_async(_then_settle, thread_sensitive=True)
+_run_in_sync_thread = sync_to_async(functools.partial(gevent.settle, run), thread_sensitive=True)
+_hand_over_in_sync_thread = sync_to_async(gevent.settle, thread_sensitive=True)
 _live: weakref.WeakSet[EventDispatcher] = weakref.WeakSet()
 _live_lock = _allocate_lock()  # a WeakSet cannot be copied while another thread adds to it
 
@@ -468,17 +459,20 @@ class EventDispatcher(_LegacyNames):
     @overload
     def ensure_queue_is_cleared(self, func: Callable[_P, _R]) -> Callable[_P, _R]: ...
     def ensure_queue_is_cleared(self, func: Callable[_P, Any]) -> Callable[_P, Any]:
-        """Decorator: run ``func``, then ``clear_queue()`` (also when ``func`` raises)."""
+        """Decorator: run ``func``, then ``clear_queue()`` (also when ``func`` raises). For an
+        ``async def`` function, ``clear_queue()`` runs in Django's thread for sync code
+        (``sync_to_async``), where the ORM works, as a request's end runs its events."""
         if not callable(func):
             raise TypeError(f"ensure_queue_is_cleared() decorates a function, got {describe(func)}")
         if inspect.iscoroutinefunction(func):
+            clear_queue = sync_to_async(self.clear_queue, thread_sensitive=True)
 
             @functools.wraps(func)
             async def async_wrapper(*args: _P.args, **kwargs: _P.kwargs) -> Any:
                 try:
                     return await func(*args, **kwargs)
                 finally:
-                    self.clear_queue()
+                    await clear_queue()
 
             return async_wrapper
 

@@ -18,9 +18,10 @@ import threading
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 from asgiref.sync import async_to_sync
+from django.db import connections
 from gevent import get_hub
 from gevent.monkey import is_module_patched
 
@@ -28,9 +29,20 @@ if TYPE_CHECKING:
     from ._routing import Registration
     from .delivery import Item, Sink
 
-__all__ = ["Context", "Step", "afinish", "arun", "blocking", "current_context", "finish", "run"]
+__all__ = [
+    "Context",
+    "Step",
+    "afinish",
+    "arun",
+    "beside_the_loop",
+    "blocking",
+    "current_context",
+    "finish",
+    "run",
+]
 
 logger = logging.getLogger("django_events")
+_T = TypeVar("_T")
 
 
 class Context:
@@ -177,7 +189,11 @@ def blocking(handler: Callable[..., Awaitable[object]], label: str) -> Callable[
     API called in async code), and in a process gevent monkey-patched, it runs in a new loop
     in an OS thread of its own, and the caller waits for it, as it waits for a sync handler
     (a loop in a greenlet would be every greenlet's running loop). In gevent mode, what it
-    dispatches waits in the caller's queue, after the current event."""
+    dispatches waits in the caller's queue, after the current event.
+
+    A ``CancelledError`` out of the handler (a task it awaited was cancelled; nobody
+    cancelled the caller, which is sync code) is that handler's failure, a RuntimeError
+    the error policy sees, never a cancellation of whatever awaits the caller."""
 
     def run_to_completion(*args: Any, **kwargs: Any) -> object:
         held: list[Any] = []
@@ -188,6 +204,8 @@ def blocking(handler: Callable[..., Awaitable[object]], label: str) -> Callable[
                 # is counted on: the exiting one runs the loop).
                 return _in_new_loop(handler, args, kwargs)
             return async_to_sync(handler)(*args, **kwargs)
+        except asyncio.CancelledError as exc:
+            raise RuntimeError(f"async handler {label} was cancelled: {exc!r}") from exc
         finally:
             diverted.reset(token)
             if held:
@@ -211,23 +229,33 @@ def _in_new_loop(
 
     if is_module_patched("threading"):
         return get_hub().threadpool.apply(in_new_loop)
+    return beside_the_loop(in_new_loop)
+
+
+def beside_the_loop(call: Callable[[], _T]) -> _T:
+    """``call()`` here; or, when this thread runs an event loop (the sync API called from
+    async code, where Django refuses the ORM and ``async_to_sync``), in an OS thread of its
+    own that the caller waits for, as it waits for a sync handler (the loop is blocked
+    meanwhile). That thread closes the database connections it opened."""
     if asyncio._get_running_loop() is None:
-        return in_new_loop()
+        return call()
     outcome: list[Any] = []
 
     def target() -> None:
         try:
-            outcome.append((True, in_new_loop()))
+            outcome.append((True, call()))
         except BaseException as exc:  # handed to the caller, which the error policy sees
             outcome.append((False, exc))
+        finally:
+            connections.close_all()
 
-    thread = threading.Thread(target=target, name="django_events async handler")
+    thread = threading.Thread(target=target, name="django_events beside the event loop")
     thread.start()
     thread.join()
     succeeded, value = outcome[0]
     if not succeeded:
         raise value
-    return value
+    return value  # type: ignore[no-any-return]
 
 
 _exiting = False

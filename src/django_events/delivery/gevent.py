@@ -62,6 +62,7 @@ __all__ = [
     "request_started_in_a_loop",
     "pending",
     "register_process_hooks",
+    "settle",
     "yield_to_handlers",
 ]
 
@@ -219,13 +220,24 @@ def _wake(queue: ThreadQueue) -> None:
         hub = get_hub_if_exists()
         if hub is None:
             if threading.current_thread() is not threading.main_thread():
-                return  # no hub here: drained at the end of the request, clear_queue() or exit
+                if _request_context.get(None) is not None or _called_from_a_loop():
+                    _to_request(queue)  # sync code of an async caller: its request's event
+                # no hub here: drained at the end of the request, clear_queue() or exit
+                return
             hub = gevent.get_hub()
         queue.hub, schedule = hub, hub.loop.run_callback
         queue.schedule = schedule
         worker = queue.worker = greenlet(_work, parent=hub)
     queue.idle = False
     queue.wake = schedule(worker.switch, queue)
+
+
+def _called_from_a_loop() -> bool:
+    """Whether this thread runs sync code for an event loop's task: asgiref marks the
+    threads ``sync_to_async`` runs code in (Django's thread for sync code under ASGI, or
+    under ``AsyncClient``, which opens no request context). A thread ``asyncio.to_thread``
+    runs in is seen only through the request's context, which it copies."""
+    return getattr(SyncToAsync.threadlocal, "main_event_loop", None) is not None
 
 
 def _to_request(queue: ThreadQueue) -> None:
@@ -468,13 +480,26 @@ def drain(may_raise: bool) -> Exception | None:
     return error
 
 
-def drain_own_thread(may_raise: bool, error: Exception | None = None) -> Exception | None:
-    """Run what the calling thread queued (``adispatch``'s sync handlers, in Django's sync
-    thread: the events they dispatched, the after-commit handlers delivered at once), and
-    nothing else: no request's queue, no orphan."""
+def settle(call: Callable[..., Exception | None], *args: Any) -> Exception | None:
+    """In Django's sync thread, for ``adispatch``: ``call`` (sync handlers, or the hand-over
+    to the after-commit and task strategies), then the events it queued in gevent mode
+    (that its handlers dispatched, after-commit handlers delivered at once), and theirs,
+    until none is left, so that ``adispatch`` returns once they ran, as in a request (whose
+    end would run them). Nothing else: not its request's other events, no orphan."""
+    held: list[Item] = []
+    token = diverted.set(held)  # (what a thread without a hub would give its request)
+    try:
+        error = call(*args)
+        while held:
+            items = deque(held)
+            held.clear()
+            sink, name, args, kwargs, alias, context = items.popleft()
+            error = run(sink, None, name, args, kwargs, context, alias, True, error, items)
+    finally:
+        diverted.reset(token)
     queue = getattr(_local, "queue", None)
-    if queue is not None and queue.items:  # (one drain runs it until it is empty)
-        _drained, error = _drain(queue, may_raise, error)
+    if queue is not None and queue.items:  # a thread with a hub keeps them in its own queue
+        _drained, error = _drain(queue, True, error)
     return error
 
 

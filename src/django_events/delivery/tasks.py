@@ -9,6 +9,7 @@ the framework is only needed by projects with queued handlers.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 from collections.abc import Callable, Sequence
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Final
 from django.core.exceptions import ImproperlyConfigured
 
 from .._payload import encode
-from .._running import Context, Step
+from .._running import Context, Step, beside_the_loop
 from . import Sink
 from .commit import when_committed
 
@@ -43,16 +44,9 @@ class TaskDelivery:
         context: Context | None,
     ) -> None:
         payload = encode(args, kwargs, name=name)
-        from ..tasks import enqueue
-
         event_alias = context.database if context is not None else None
-        for _handler, _takes_event, registration in steps or ():
-            if registration.after_commit:
-                when_committed(
-                    registration.commit_alias(event_alias), _enqueue_after_commit(registration, name, payload)
-                )
-            else:
-                enqueue(registration, name, payload)
+        # Enqueued where Django allows the ORM: from async code, in a thread of its own.
+        beside_the_loop(functools.partial(_hand_over, steps or (), name, payload, event_alias))
 
     def check_handler(self, handler: Callable[..., object], label: str) -> None:
         """A worker finds a queued handler by its dotted path: it must be a function with a
@@ -78,6 +72,18 @@ class TaskDelivery:
                 f"handler {label} cannot be queued: it is defined in the script being run (__main__), "
                 "which a worker does not import; define it in a module"
             )
+
+
+def _hand_over(steps: Sequence[Step], name: str, payload: str, event_alias: str | None) -> None:
+    """Enqueue one task per handler, now or when the transaction commits."""
+    from ..tasks import enqueue
+
+    for _handler, _takes_event, registration in steps:
+        if registration.after_commit:
+            alias = registration.commit_alias(event_alias)
+            when_committed(alias, _enqueue_after_commit(registration, name, payload))
+        else:
+            enqueue(registration, name, payload)
 
 
 def _enqueue_after_commit(registration: Registration, name: str, payload: str) -> Callable[[], None]:
