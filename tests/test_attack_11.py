@@ -1,0 +1,385 @@
+"""Attack round 11: gevent sites, several dispatchers, threads, fork, the legacy API and odd
+handlers. Each test is one defect, failing on the code it was written against."""
+
+from __future__ import annotations
+
+import enum
+import gc
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import weakref
+from collections.abc import Iterator
+from pathlib import Path
+
+import gevent
+import pytest
+from django.test import Client, override_settings
+
+from django_events import EventDispatcher, EventListener, Observer, dispatcher
+from tests.conftest import ROOT, Recorder, finish_drains
+from tests.testapp.models import Customer
+
+
+@pytest.fixture(autouse=True)
+def gevent_mode() -> Iterator[None]:
+    with override_settings(DJANGO_EVENTS={"MODE": "gevent"}):
+        yield
+
+
+def run_script(script: str, timeout: float = 15) -> subprocess.CompletedProcess[str]:
+    """Run a Python script in a process of its own; a hang fails (TimeoutExpired) after
+    ``timeout`` seconds instead of blocking the suite."""
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory, "script.py")
+        path.write_text(textwrap.dedent(script))
+        return subprocess.run(
+            [sys.executable, str(path)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"},
+        )
+
+
+# -- gevent: a drain interrupted by its caller's timeout --------------------------------
+
+
+def test_a_timeout_of_the_greenlet_that_clears_the_queue_strands_the_rest_of_the_queue(
+    queued: EventDispatcher, recorder: Recorder
+) -> None:
+    """A gevent request that runs under its own ``gevent.Timeout`` (or is killed) and calls
+    ``clear_queue()`` (``@ensure_queue_is_cleared``, or request end) runs the thread's queue
+    in its own greenlet. When the timeout fires while a handler does I/O, the Timeout is
+    thrown into that handler and out of ``_running.run`` (it catches ``Exception`` only),
+    through ``delivery/gevent.py:_drain``, which releases the lock and leaves.
+
+    What a user sees: the other handlers of the interrupted event (possibly another
+    request's) never get it, and every later event stays queued while the hub gets control
+    again and again: the worker was parked (it found the lock held) and nothing wakes it;
+    they run only at the next unrelated dispatch, request end or exit. README, Modes: "The
+    thread's worker greenlet runs the handlers whenever the hub gets control"; Threads:
+    "Each event is delivered exactly once"; Error policy: "A handler that raises never stops
+    the other handlers of that event, nor the worker greenlet, nor later events."
+    """
+
+    def upload(name: str) -> None:
+        gevent.sleep(0.05)  # I/O, longer than the caller's own timeout
+
+    queued.register("upload", upload)
+    queued.register("upload", recorder)  # a second handler of the same event
+    queued.register("later", recorder)
+    queued.dispatch("upload")
+    queued.dispatch("later")
+    with pytest.raises(gevent.Timeout), gevent.Timeout(0.01):  # the request's own timeout
+        queued.clear_queue()
+    gevent.sleep(0.1)  # the hub gets control many times over
+    assert queued.pending() == 0, "the later event is still queued although the hub ran"
+    assert recorder.calls == [("upload",), ("later",)]
+
+
+# -- gevent: request end under sustained traffic -----------------------------------------
+
+
+def test_request_end_never_returns_while_other_greenlets_keep_dispatching() -> None:
+    """In a gevent worker every request greenlet shares the thread's queue. When a request
+    ends while the worker is parked and an event is queued whose handler does I/O, the
+    request's ``request_finished`` drain (``delivery/gevent.py:drain`` -> ``_drain`` ->
+    ``_running.run(..., more=items)``) becomes the queue's consumer, and ``run`` goes on
+    until the deque is empty. Other requests keep dispatching while its handlers yield, so
+    under steady traffic the deque is never empty and the request's end never returns: its
+    greenlet (and connection) is held for as long as the traffic lasts, running everyone
+    else's handlers. README: "nothing waits" / "the end of a request" drains what is
+    pending; the worker, not a request, is the consumer of other greenlets' events.
+    """
+    seen: list[str] = []
+
+    def io(name: str, value: str) -> None:
+        gevent.sleep(0.005)  # a handler that does I/O
+        seen.append(name)
+
+    dispatcher.register("upload|other::.*", io)
+    stop: list[bool] = []
+
+    def other_request(i: int) -> None:
+        dispatcher.dispatch(f"other::{i}", "")
+        gevent.sleep(0.01)
+
+    def traffic() -> None:
+        i = 0
+        while not stop:
+            gevent.spawn(other_request, i)
+            i += 1
+            gevent.sleep(0.003)
+
+    producer = gevent.spawn(traffic)
+    took = None
+    try:
+        start = time.monotonic()
+        with gevent.Timeout(1, False):
+            Client().get("/dispatch/upload/")  # dispatches "upload"; its end drains
+            took = time.monotonic() - start
+    finally:
+        stop.append(True)
+        producer.join()
+        finish_drains()
+    assert took is not None, "the request did not end within a second of steady traffic"
+    assert "upload" in seen
+
+
+# -- gevent: interpreter exit with a handler that never returns ---------------------------
+
+
+def test_exit_hangs_forever_on_a_stuck_handler_while_another_greenlet_is_alive() -> None:
+    """At exit, ``drain_at_exit`` waits for a drain of its own thread under way in another
+    greenlet (``delivery/gevent.py:_wait_for``: ``done.wait()``), and takes the queue over
+    only when the hub raises ``LoopExit``, that is when the hub has nothing else at all to
+    do. Any other live greenlet (a heartbeat, a keep-alive connection, a periodic job) keeps
+    the hub busy, so with one handler blocked forever the process never exits, and the
+    events queued behind it never run. Without django_events the same process exits at
+    once. README, Modes: "Only interpreter exit waits for such a drain, and takes the queue
+    over if nothing could ever resume it."
+    """
+    script = """
+        import gevent, gevent.event
+        from django_events import Dispatcher
+
+        def heartbeat():
+            while True:
+                gevent.sleep(0.01)
+
+        gevent.spawn(heartbeat)
+        never = gevent.event.Event()
+        Dispatcher.RegisterHandler("stuck", lambda name: never.wait())  # nothing will set it
+        Dispatcher.RegisterHandler("after", lambda name: print("after", flush=True))
+        Dispatcher.Dispatch("stuck")
+        Dispatcher.Dispatch("after")
+        gevent.sleep(0)  # the worker starts the stuck handler
+        print("exiting", flush=True)
+    """
+    try:
+        result = run_script(script, timeout=4)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the process never exited")
+    assert result.stdout.splitlines() == ["exiting", "after"]
+
+
+# -- fork ---------------------------------------------------------------------------------
+
+
+def test_a_child_forked_while_a_handler_yields_runs_the_parents_event_again() -> None:
+    """A process forks while its worker greenlet is inside a handler that yielded (I/O).
+    ``_forget_inherited`` (delivery/gevent.py) clears the queue's deque and gives it a new
+    lock, but the suspended drain is copied into the child: when the child's hub resumes it,
+    ``_running.run`` goes on with the rest of the parent's event, so the event's later
+    handlers run in the child as well as in the parent (an e-mail sent twice). README,
+    Threads: "A forked child forgets the events its parent had queued before the fork: they
+    are the parent's to run, not once more in every child."
+    """
+    script = """
+        import os, sys, gevent
+        from django_events import Dispatcher
+
+        parent = os.getpid()
+
+        def where():
+            return "parent" if os.getpid() == parent else "child"
+
+        def slow(name):
+            gevent.sleep(0.05)
+
+        def send_mail(name):
+            print("mail sent in", where(), flush=True)
+
+        Dispatcher.RegisterHandler("order::paid", slow)
+        Dispatcher.RegisterHandler("order::paid", send_mail)
+        Dispatcher.Dispatch("order::paid")
+        gevent.sleep(0)  # the worker starts slow(), which yields
+        child = os.fork()
+        if child == 0:
+            gevent.sleep(0.2)  # the child's own work, which lets its hub run
+            sys.exit(0)
+        os.waitpid(child, 0)
+    """
+    result = run_script(script)
+    assert result.stdout.splitlines() == ["mail sent in parent"]
+
+
+# -- names --------------------------------------------------------------------------------
+
+
+class Events(str, enum.Enum):
+    """Event names as a str enum, a common way to keep names in one place."""
+
+    PAID = "shop::order::paid"
+
+
+@pytest.mark.parametrize("mode", ["sync", "gevent"])
+def test_a_str_enum_name_is_dispatched_under_its_repr_not_its_value(mode: str, recorder: Recorder) -> None:
+    """A ``str`` subclass is a string: ``dispatch(Events.PAID)`` should dispatch the name it
+    holds, ``"shop::order::paid"``. ``EventDispatcher._routed`` (_dispatcher.py) takes
+    ``name = str(event)`` for any str that is not exactly ``str``, and ``str()`` of a
+    ``(str, Enum)`` member is ``"Events.PAID"``. So a handler registered with the very same
+    member (its pattern is the value) never gets the event, silently. README, Dispatch
+    rules: anything other than a string or an Event instance is a TypeError; a string is
+    the event's name.
+    """
+    d = EventDispatcher(mode=mode)  # type: ignore[arg-type]
+    d.register(Events.PAID, recorder)
+    d.dispatch(Events.PAID)
+    d.clear_queue()
+    assert recorder.calls == [("shop::order::paid",)]
+
+
+# -- handlers that are not plain functions -------------------------------------------------
+
+
+class Notifier:
+    seen: list[str] = []
+
+    @staticmethod
+    async def notify(name: str) -> None:
+        Notifier.seen.append(name)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning", "ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.parametrize("mode", ["sync", "gevent"])
+def test_an_async_staticmethod_handler_never_runs(mode: str) -> None:
+    """``on(...)`` stacked on ``@staticmethod`` in a class body registers the staticmethod
+    object itself (callable since Python 3.10). ``_routing.is_async`` asks
+    ``iscoroutinefunction`` of it and of ``type(handler).__call__``; both say False for a
+    staticmethod wrapping an ``async def``, so ``run`` calls it as a sync handler and drops
+    the coroutine: the body never runs, with only a "never awaited" RuntimeWarning. README,
+    Migrating: "An async def handler runs. The original called it without awaiting it, so
+    its body never ran and nothing said so."
+    """
+    Notifier.seen = []
+    d = EventDispatcher(mode=mode)  # type: ignore[arg-type]
+    d.register("order::paid", Notifier.__dict__["notify"])  # what @on(...) over @staticmethod gets
+    d.dispatch("order::paid")
+    d.clear_queue()
+    gc.collect()  # (the dropped coroutine's warning is raised here, not in a later test)
+    assert Notifier.seen == ["order::paid"]
+
+
+# -- the legacy API -----------------------------------------------------------------------
+
+
+def test_a_legacy_listener_instance_is_callable_as_in_the_original(recorder: Recorder) -> None:
+    """In django-event-system 1.0.1 an ``EventListener`` instance is a handler: its
+    ``__call__(*args, **kwargs)`` drops the name when the second argument is an Event and
+    calls ``handle`` (reference events/events/Listener.py), so legacy code registers a
+    listener instance for more patterns (``Dispatcher.RegisterHandler("audit::.*",
+    AuditListener())``) or calls it in its tests. Here ``EventListener`` (_legacy.py) has no
+    ``__call__``: the registration is a TypeError ("an event handler must be callable").
+    README, The legacy API: "A legacy name keeps the original's argument shapes, return
+    values and timing".
+    """
+    d = EventDispatcher(mode="sync")
+
+    class Audit(EventListener, dispatcher=d):
+        listensFor = ["shop::.*"]
+
+        def handle(self, event: object, *args: object, **kwargs: object) -> None:
+            recorder(event, *args)
+
+    d.RegisterHandler("audit::.*", Audit())
+    d.Dispatch("audit::login", 7)
+    assert recorder.calls == [("audit::login", 7)]
+
+
+def test_legacy_register_handler_takes_a_compiled_pattern_as_the_original() -> None:
+    """The original's ``RegisterHandler(eventName, handler)`` is
+    ``handlers[re.compile(eventName)].append(handler)`` (reference Dispatcher.py), and
+    ``re.compile`` takes a compiled pattern as it is, so legacy code could register
+    ``re.compile("order::.*", re.IGNORECASE)`` (flags are the only way to say
+    case-insensitive in a pattern object). Here ``check_target`` (_routing.py) refuses
+    anything but a str or an Event class: a TypeError at import of the module that
+    registers it. README, The legacy API: a legacy name keeps the original's argument shapes.
+    """
+    d = EventDispatcher(mode="sync")
+    seen: list[str] = []
+    d.RegisterHandler(re.compile("order::.*", re.IGNORECASE), lambda name: seen.append(name))
+    d.Dispatch("ORDER::paid")
+    assert seen == ["ORDER::paid"]
+
+
+# -- pending() ----------------------------------------------------------------------------
+
+
+def test_pending_counts_one_dispatch_with_an_after_commit_handler_twice(queued: EventDispatcher) -> None:
+    """``pending()``: "this dispatcher's events still queued for their handlers (gevent
+    mode): one per dispatch, however many handlers it reaches" (README, The dispatcher).
+    A dispatch that reaches an immediate handler and an ``after_commit=True`` one outside a
+    transaction puts two items on the thread's queue (``_dispatcher._send_route`` sends the
+    mode's part, then ``delivery/commit.py`` hands the event back at once through
+    ``later()``), and ``delivery/gevent.py:pending`` counts items: one dispatch counts 2.
+    Code that waits for ``pending() == n`` or reports it (the test view of this suite
+    prints it) is off.
+    """
+    queued.register("order::paid", lambda name: None)
+    queued.register("order::paid", lambda name: None, after_commit=True)
+    queued.dispatch("order::paid")
+    assert queued.pending() == 1
+
+
+# -- dropped dispatchers ----------------------------------------------------------------
+
+
+def test_a_dropped_dispatcher_of_a_listener_class_is_never_freed() -> None:
+    """``class Audit(EventListener, dispatcher=d)`` keeps ``d`` for good:
+    ``EventListener.__init_subclass__`` (_legacy.py) stores it on the class
+    (``cls._dispatcher = target``), and a listener class lives as long as its module. So a
+    library or test that makes its own dispatcher, declares a listener on it and drops it
+    never gets it back (its registry, caches and queued state stay), where an observer on
+    a dropped dispatcher is freed. README, Observers: "The model remembers d weakly ...
+    when d is dropped, it is freed"; the dispatcher's own handlers do not keep it either.
+    """
+    d = EventDispatcher(mode="sync")
+
+    class Audit(EventListener, dispatcher=d):
+        listensFor = ["shop::.*"]
+
+        def handle(self, event: object, *args: object, **kwargs: object) -> None:
+            pass
+
+    ref = weakref.ref(d)
+    del d
+    gc.collect()
+    assert Audit is not None  # the class lives on, as a module-level one does
+    assert ref() is None
+
+
+@pytest.mark.django_db
+@override_settings(DJANGO_EVENTS={"MODE": "sync"})
+def test_a_legacy_observer_subclass_without_observes_runs_the_inherited_method_twice() -> None:
+    """``class Child(Base)`` where ``Base(Observer)`` sets ``observes`` and ``Child`` does
+    not. The original's ``ObserverMeta`` reads ``observes`` from the class's own body and
+    raises ``TypeError('Child.observes must be defined!')``; README, Observers: "A subclass
+    without ``observes`` is a TypeError." Here ``Observer.__init_subclass__`` (_legacy.py)
+    falls back to the inherited ``observes`` and ``_defined_actions`` counts inherited
+    methods, so ``Child`` registers a second observer whose ``created`` is ``Base.created``:
+    every save runs it twice (two receipts). README, Model events: "every observer method is
+    called once".
+    """
+    seen: list[str] = []
+
+    class Base(Observer):
+        observes = Customer
+
+        def created(self, eventName: str, instance: Customer) -> None:
+            seen.append(f"receipt for {instance.name}")
+
+    with pytest.raises(TypeError, match="observes"):
+
+        class Child(Base):
+            def updated(self, eventName: str, instance: Customer) -> None:
+                pass
+
+    Customer.objects.create(name="ann")
+    assert seen == ["receipt for ann"]
