@@ -913,7 +913,6 @@ def test_isolate_restores_the_registry_even_on_error(sync: EventDispatcher, reco
 
 def test_legacy_aliases_are_the_modern_methods() -> None:
     assert Dispatcher is dispatcher
-    assert EventDispatcher.RegisterHandler is EventDispatcher.register
     assert EventDispatcher.ClearQueue is EventDispatcher.clear_queue
     assert EventDispatcher.EnsureQueueIsCleared is EventDispatcher.ensure_queue_is_cleared
 

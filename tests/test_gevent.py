@@ -665,7 +665,7 @@ def test_exit_takes_over_a_drain_of_its_own_thread_that_cannot_resume(
     gevent.sleep(0)  # the worker blocks in the stuck handler
 
     class HubWithNothingToDo:  # what waiting finds when nothing else could ever run
-        def wait(self) -> None:
+        def wait(self, timeout: float | None = None) -> bool:
             raise gevent.exceptions.LoopExit("This operation would block forever")
 
         def set(self) -> None: ...

@@ -261,7 +261,7 @@ class EventDispatcher(_LegacyNames):
             name, route, _steps = self._table.class_route(type(event))
             return name, (event,), route, False
         if isinstance(event, str):
-            name = str(event)
+            name = str.__str__(event)  # the text of a str subclass (a (str, Enum) member's value)
             return name, args, self.routes.get(name) or self._table.route(name), True
         hint = ""
         if isinstance(event, type) and issubclass(event, Event):

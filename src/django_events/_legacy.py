@@ -10,9 +10,11 @@ type checkers see them as bases of those classes. The legacy classes and functio
 
 from __future__ import annotations
 
+import re
+import weakref
 from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, overload
 
 from django.db.models import Model
 from django.dispatch import Signal
@@ -48,7 +50,34 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 class LegacyDispatcherMethods:
     """The original ``Dispatcher``'s class methods, on every ``EventDispatcher``."""
 
-    RegisterHandler = EventDispatcher.register
+    @overload
+    def RegisterHandler(
+        self,
+        eventName: type[_E],  # noqa: N803
+        handler: Callable[[_E], object],
+        **options: Unpack[HandlerOptions],
+    ) -> None: ...
+    @overload
+    def RegisterHandler(
+        self,
+        eventName: str | re.Pattern[str],  # noqa: N803
+        handler: Callable[..., object],
+        **options: Unpack[HandlerOptions],
+    ) -> None: ...
+    def RegisterHandler(
+        self,
+        eventName: str | re.Pattern[str] | type[Event],  # noqa: N803  (the original's name)
+        handler: Callable[..., object],
+        **options: Unpack[HandlerOptions],
+    ) -> None:
+        """``register``, as the original's: a compiled pattern too, its flags kept (the
+        original called ``re.compile(eventName)``)."""
+        target = get_dispatcher(self)
+        if isinstance(eventName, type):
+            target.register(eventName, handler, **options)
+        else:
+            target.register(_pattern_text(eventName), handler, **options)
+
     ClearQueue = EventDispatcher.clear_queue
     EnsureQueueIsCleared = EventDispatcher.ensure_queue_is_cleared
 
@@ -181,6 +210,19 @@ def dispatch(event: str | type[Event] | Event, *args: Any, **kwargs: Any) -> Non
     dispatcher.dispatch(name, *args, **kwargs)
 
 
+_FLAGS = {re.ASCII: "a", re.IGNORECASE: "i", re.MULTILINE: "m", re.DOTALL: "s", re.VERBOSE: "x"}
+
+
+def _pattern_text(pattern: str | re.Pattern[str]) -> str:
+    """A pattern's text, with a compiled one's flags as a scoped inline group."""
+    if not isinstance(pattern, re.Pattern):
+        return pattern
+    if not isinstance(pattern.pattern, str):
+        raise TypeError(f"RegisterHandler() takes a str pattern, got {pattern!r}")
+    letters = "".join(letter for flag, letter in _FLAGS.items() if pattern.flags & flag)
+    return f"(?{letters}:{pattern.pattern})" if letters else pattern.pattern
+
+
 class EventListener:
     """A listener: subclasses declare ``listensFor`` and ``handle``; no other set-up.
 
@@ -193,7 +235,8 @@ class EventListener:
     """
 
     listensFor: ClassVar[Sequence[Target] | AbstractSet[Target]]
-    _dispatcher: ClassVar[EventDispatcher]
+    #: Its dispatcher, remembered weakly: a dropped dispatcher is freed, as with observers.
+    _dispatcher: ClassVar[weakref.ref[EventDispatcher]]
     _handlers: ClassVar[tuple[Callable[..., object], ...]]
 
     def __init_subclass__(
@@ -245,7 +288,7 @@ class EventListener:
 
         on_name.__module__ = cls.__module__
         on_name.__qualname__ = label
-        cls._dispatcher = target
+        cls._dispatcher = weakref.ref(target)
         cls._handlers = (on_name,)
         target.add(targets, on_name, parsed)
 
@@ -253,10 +296,22 @@ class EventListener:
         """Called for each matching event; subclasses must override it."""
         raise NotImplementedError
 
+    def __call__(self, *args: Any, **kwargs: Any) -> None:
+        """A listener instance is a handler too, as in the original: ``handle(event)`` when
+        the second argument is an Event instance (the name is dropped), else
+        ``handle(*args, **kwargs)``; an async ``handle`` runs to completion."""
+        if len(args) > 1 and isinstance(args[1], Event):
+            args = args[1:]
+        result = self.handle(*args, **kwargs)
+        if result is not None:
+            finish(result, f"{type(self).__qualname__}.handle")
+
     @classmethod
     def unregister(cls) -> int:
-        """Remove this listener from its dispatcher; return how many registrations went."""
-        return sum(cls._dispatcher.off(handler) for handler in cls._handlers)
+        """Remove this listener from its dispatcher; return how many registrations went
+        (none once the dispatcher was dropped)."""
+        target = cls._dispatcher()
+        return 0 if target is None else sum(target.off(handler) for handler in cls._handlers)
 
 
 class Observer:
@@ -278,9 +333,9 @@ class Observer:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        model = cls.__dict__.get("observes", getattr(cls, "observes", None))
+        model = cls.__dict__.get("observes")  # its own, as the original's: not a base class's
         if model is None:
-            raise TypeError(f"{cls.__qualname__} must set observes = SomeModel")
+            raise TypeError(f"{cls.__qualname__} must set observes = SomeModel (in its own body)")
         register_observer(
             cls,
             model,

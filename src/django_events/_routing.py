@@ -117,13 +117,16 @@ class Registration:
             raise TypeError(
                 f"handler {label} cannot be queued for {checked.__qualname__}: {checked._not_queueable}"
             )
+        # Called as its function: a staticmethod object (``@on`` over ``@staticmethod``) is
+        # callable, but neither it nor ``async_to_sync`` sees an ``async def`` inside.
+        called = function.__func__ if isinstance(function, staticmethod) else function
         if isinstance(checked, str):
             match: Callable[[str], object] = re.compile(checked).fullmatch
-            shaped, takes_event = function, False
+            shaped, takes_event = called, False
         else:
             match = functools.partial(_named, checked)
             adapter = checked._handler_adapter  # (model events: built from the save's dispatch)
-            shaped, takes_event = (function, True) if adapter is None else (adapter(function), False)
+            shaped, takes_event = (called, True) if adapter is None else (adapter(called), False)
         awaited = is_async(shaped)
         call = blocking(shaped, label) if awaited else shaped  # type: ignore[arg-type]
         return cls(checked, function, takes_event, label, match, call, options, awaited, shaped)

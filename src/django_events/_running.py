@@ -18,7 +18,7 @@ import threading
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, TypeVar, cast
 
 from asgiref.sync import async_to_sync
 from django.db import connections
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Context",
+    "Rest",
     "Step",
     "afinish",
     "arun",
@@ -92,6 +93,7 @@ def run(
     """
     while True:
         token = None if context is None else current_context.set(context)
+        registration = None
         try:
             if steps is None:  # resolved now: handlers removed since the dispatch do not run
                 route = sink.routes.get(name) if alias is None else None
@@ -110,6 +112,13 @@ def run(
                         handler(name, *args)
                 except Exception as exc:
                     error = _failed(sink, name, registration, exc, error, may_raise)
+        except BaseException:
+            # A queue's drain cut short (its greenlet's own Timeout, a kill): the rest of this
+            # event's handlers go first in the queue again, for the next drain to run.
+            rest = _after(steps, registration) if registration is not None and steps else ()
+            if more is not None and rest:
+                more.appendleft((cast("Sink", Rest(sink, rest)), name, args, kwargs, alias, context))
+            raise
         finally:
             if token is not None:
                 current_context.reset(token)
@@ -117,6 +126,31 @@ def run(
             return error
         sink, name, args, kwargs, alias, context = more.popleft()
         steps = None
+
+
+def _after(steps: Sequence[Step], registration: Registration) -> Sequence[Step]:
+    """The steps after ``registration``'s."""
+    at = next(i for i, step in enumerate(steps) if step[2] is registration)
+    return steps[at + 1 :]
+
+
+class Rest:
+    """The handlers of a queued event that its drain did not get to (see ``run``): delivered
+    as they are, under their dispatcher's error policy (``pending()`` counts it as its
+    dispatcher's; nothing else asks it what a Sink answers)."""
+
+    __slots__ = ("sink", "steps")
+    routes: ClassVar[dict[str, Any]] = {}  # (never matches: the steps are these)
+
+    def __init__(self, sink: Sink, steps: Sequence[Step]) -> None:
+        self.sink = sink
+        self.steps = steps
+
+    def steps_at_delivery(self, *event: object) -> Sequence[Step]:
+        return self.steps
+
+    def raises(self) -> bool:
+        return self.sink.raises()
 
 
 def _failed(

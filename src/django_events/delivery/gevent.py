@@ -50,7 +50,7 @@ from gevent.monkey import get_original
 from gevent.timeout import Timeout
 from greenlet import getcurrent, greenlet
 
-from .._running import Context, Step, diverted, exiting, requeue, run
+from .._running import Context, Rest, Step, diverted, exiting, requeue, run
 from . import MODE_RANK, Item, Sink
 
 __all__ = [
@@ -366,6 +366,13 @@ def _drain(
         if items:
             sink, name, args, kwargs, alias, context = items.popleft()
             error = run(sink, None, name, args, kwargs, context, alias, may_raise, error, items)
+    except BaseException:
+        # Cut short by its greenlet's own Timeout or a kill: the rest waits for the worker,
+        # which found the queue taken and parked (``run`` put the event's rest back first).
+        own = queue is getattr(_local, "queue", None)
+        if own and queue.items and queue.idle and asyncio._get_running_loop() is None:
+            _wake(queue)
+        raise
     finally:
         if queue.lock is lock:
             queue.drainer, queue.drainer_thread, queue.stranded = None, 0, False
@@ -407,15 +414,20 @@ def _in_the_loops_thread() -> None:
         _unschedule(queue)
 
 
+#: How long interpreter exit waits for a drain under way in another greenlet of its thread
+#: (a handler doing I/O) before it takes the rest of the queue over, in seconds.
+EXIT_WAIT = 2.0
+
+
 def _wait_for(queue: ThreadQueue) -> bool:
-    """Wait for the drain under way in another greenlet of this thread; False when nothing
-    can ever run it (the hub has nothing else to do)."""
+    """Wait for the drain under way in another greenlet of this thread, at most
+    ``EXIT_WAIT`` seconds; False when it did not end (a handler stuck while other greenlets
+    keep the hub busy) or nothing can ever run it (the hub has nothing else to do)."""
     done = queue.done = queue.done or gevent.event.Event()
     try:
-        done.wait()
+        return done.wait(EXIT_WAIT)
     except LoopExit:
         return False
-    return True
 
 
 def _take_over(queue: ThreadQueue) -> Any:
@@ -527,7 +539,12 @@ def pending(sink: Sink) -> int:
     """How many of ``sink``'s events wait in any thread's queue."""
     with _lock:
         queues = list(_queues)
-    return sum(1 for queue in queues for item in list(queue.items) if item[0] is sink)
+    return sum(1 for queue in queues for item in list(queue.items) if _sink(item) is sink)
+
+
+def _sink(item: Item) -> object:
+    owner: object = item[0]
+    return owner.sink if isinstance(owner, Rest) else owner
 
 
 def drain_at_exit() -> None:

@@ -1,7 +1,6 @@
-"""Attack 13: async handlers, ASGI requests, queued and after-commit handlers from async code.
-
-Each test is one defect, failing on the code as it stands; its docstring says what a user
-sees and what README.md promises.
+"""Regressions of async code: sync code that async views run, ASGI requests, cancelled
+async handlers, queued handlers and ensure_queue_is_cleared from async code. Each docstring
+says what a user saw before the fix and what README.md promises.
 """
 
 from __future__ import annotations
@@ -252,3 +251,20 @@ def test_ensure_queue_is_cleared_on_an_async_function_runs_orm_handlers(
         asyncio.run(nightly_job())
     assert "SynchronousOnlyOperation" not in caplog.text
     assert Customer.objects.filter(name="from the job").exists()
+
+
+def test_adispatch_runs_what_its_sync_handlers_queued_in_a_sync_thread_with_a_hub() -> None:
+    """A sync handler that made a gevent hub in Django's sync thread (some library did):
+    what it dispatches in gevent mode waits for that hub's worker, which never gets a turn
+    there; adispatch runs it before it returns all the same."""
+    d = EventDispatcher(mode="gevent")
+    seen: list[str] = []
+
+    def with_a_hub(name: str) -> None:
+        gevent.get_hub()
+        d.dispatch("nested")
+
+    d.register("outer", with_a_hub)
+    d.register("nested", lambda name: seen.append(name))
+    asyncio.run(d.adispatch("outer"))
+    assert (seen, d.pending()) == (["nested"], 0)
