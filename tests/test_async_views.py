@@ -268,3 +268,48 @@ def test_adispatch_runs_what_its_sync_handlers_queued_in_a_sync_thread_with_a_hu
     d.register("nested", lambda name: seen.append(name))
     asyncio.run(d.adispatch("outer"))
     assert (seen, d.pending()) == (["nested"], 0)
+
+
+def test_adispatch_counts_an_async_handlers_own_cancelled_error_as_its_failure(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A task the handler awaited was cancelled, not the caller's: the next handler runs,
+    and the failure is logged as the handler's."""
+    d = EventDispatcher(mode="sync")
+    seen: list[str] = []
+
+    async def notify(name: str) -> None:
+        request = asyncio.ensure_future(asyncio.sleep(10))
+        request.cancel()
+        await request
+
+    d.register("shop::paid", notify)
+    d.register("shop::paid", lambda name: seen.append("receipt"))
+    asyncio.run(d.adispatch("shop::paid"))
+    assert seen == ["receipt"]
+    assert "was cancelled" in caplog.text
+
+
+def test_adispatch_cancelled_from_outside_is_cancelled() -> None:
+    """The caller's own task cancelled while an async handler awaits: adispatch does not
+    swallow it (the handlers after it do not run)."""
+    d = EventDispatcher(mode="sync")
+    seen: list[str] = []
+    started = asyncio.Event()
+
+    async def slow(name: str) -> None:
+        started.set()
+        await asyncio.sleep(10)
+
+    d.register("shop::paid", slow)
+    d.register("shop::paid", lambda name: seen.append("after"))
+
+    async def main() -> None:
+        task = asyncio.ensure_future(d.adispatch("shop::paid"))
+        await started.wait()
+        task.cancel()
+        await task
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(main())
+    assert seen == []

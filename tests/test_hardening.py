@@ -12,16 +12,17 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
 import gevent
 import pytest
-from django.test import override_settings
+from django.test import Client, override_settings
 
-from django_events import Event, EventDispatcher, EventListener, Observer
-from tests.conftest import ROOT, Recorder
+from django_events import Event, EventDispatcher, EventListener, Observer, dispatcher
+from tests.conftest import ROOT, Recorder, finish_drains
 from tests.testapp.models import Customer
 
 
@@ -81,6 +82,55 @@ def test_a_timeout_of_the_greenlet_that_clears_the_queue_leaves_the_rest_to_the_
     gevent.sleep(0.1)  # the hub gets control many times over
     assert queued.pending() == 0, "the later event is still queued although the hub ran"
     assert recorder.calls == [("upload",), ("later",)]
+
+
+# -- gevent: request end under steady traffic -----------------------------------------
+
+
+def test_request_end_under_steady_traffic_leaves_the_rest_to_the_worker() -> None:
+    """In a gevent worker every request greenlet shares the thread's queue. When a request
+    ends while the worker is parked and an event is queued whose handler does I/O, the
+    request's ``request_finished`` drain (``delivery/gevent.py:drain`` -> ``_drain`` ->
+    ``_running.run(..., more=items)``) becomes the queue's consumer, and ``run`` goes on
+    until the deque is empty. Other requests keep dispatching while its handlers yield, so
+    under steady traffic the deque is never empty and the request's end never returns: its
+    greenlet (and connection) is held for as long as the traffic lasts, running everyone
+    else's handlers. README: "nothing waits" / "the end of a request" drains what is
+    pending; the worker, not a request, is the consumer of other greenlets' events.
+    """
+    seen: list[str] = []
+
+    def io(name: str, value: str) -> None:
+        gevent.sleep(0.005)  # a handler that does I/O
+        seen.append(name)
+
+    dispatcher.register("upload|other::.*", io)
+    stop: list[bool] = []
+
+    def other_request(i: int) -> None:
+        dispatcher.dispatch(f"other::{i}", "")
+        gevent.sleep(0.01)
+
+    def traffic() -> None:
+        i = 0
+        while not stop:
+            gevent.spawn(other_request, i)
+            i += 1
+            gevent.sleep(0.003)
+
+    producer = gevent.spawn(traffic)
+    took = None
+    try:
+        start = time.monotonic()
+        with gevent.Timeout(1, False):  # type: ignore[arg-type]  # (False: no exception)
+            Client().get("/dispatch/upload/")  # dispatches "upload"; its end drains
+            took = time.monotonic() - start
+    finally:
+        stop.append(True)
+        producer.join()
+        finish_drains()
+    assert took is not None, "the request did not end within a second of steady traffic"
+    assert "upload" in seen
 
 
 # -- gevent: interpreter exit with a handler that never returns ---------------------------
@@ -350,3 +400,24 @@ def test_a_legacy_listener_instance_called_with_an_event_gets_the_event_alone() 
     listener("shop::paid", Paid(order_id=2))
     listener("audit::x", 3)
     assert seen == [(Paid(order_id=2),), ("audit::x", 3)]
+
+
+def test_the_rest_of_an_interrupted_event_goes_first_after_a_hand_over(
+    queued: EventDispatcher, recorder: Recorder
+) -> None:
+    """Another greenlet dispatched during the drain (the rest is the worker's), then the
+    drain's own Timeout cut its current event short: that event's rest still runs first."""
+
+    def upload(name: str) -> None:
+        gevent.sleep(0.05)
+
+    queued.register("upload", upload)
+    queued.register("upload", recorder)
+    queued.register("other", recorder)
+    queued.dispatch("upload")
+    other = gevent.spawn_later(0.001, queued.dispatch, "other")
+    with pytest.raises(gevent.Timeout), gevent.Timeout(0.01):
+        queued.clear_queue()
+    other.join()
+    gevent.sleep(0.01)  # the worker's turn
+    assert (recorder.calls, queued.pending()) == ([("upload",), ("other",)], 0)

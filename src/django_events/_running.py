@@ -196,7 +196,26 @@ async def arun(
             await _awaitable(registration, name, args, kwargs)
         except Exception as exc:
             error = _failed(sink, name, registration, exc, error, True)
+        except asyncio.CancelledError as exc:
+            if _cancelling():  # the caller's task is being cancelled: so is adispatch
+                raise
+            error = _failed(sink, name, registration, _cancelled(registration.label, exc), error, True)
         start += 1
+    return error
+
+
+def _cancelling() -> bool:
+    """Whether the running task is being cancelled (Python 3.11+ can tell; before, a
+    ``CancelledError`` always counts as the caller's)."""
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    return cancelling is None or cancelling() > 0
+
+
+def _cancelled(label: str, exc: asyncio.CancelledError) -> RuntimeError:
+    """A handler's own ``CancelledError`` (a task it awaited was cancelled), as a failure."""
+    error = RuntimeError(f"async handler {label} was cancelled: {exc!r}")
+    error.__cause__ = exc
     return error
 
 
@@ -239,7 +258,7 @@ def blocking(handler: Callable[..., Awaitable[object]], label: str) -> Callable[
                 return _in_new_loop(handler, args, kwargs)
             return async_to_sync(handler)(*args, **kwargs)
         except asyncio.CancelledError as exc:
-            raise RuntimeError(f"async handler {label} was cancelled: {exc!r}") from exc
+            raise _cancelled(label, exc) from exc
         finally:
             diverted.reset(token)
             if held:

@@ -82,6 +82,7 @@ class ThreadQueue:
         "done",
         "drainer",
         "drainer_thread",
+        "handed",
         "hub",
         "idle",
         "items",
@@ -108,6 +109,9 @@ class ThreadQueue:
         self.wake: Any = None
         #: ...while one of its greenlets was draining: that drain can never resume.
         self.stranded = False
+        #: Another greenlet dispatched while a greenlet other than the worker drained: what
+        #: is left after that drain's current event is the worker's (``_hand_over``).
+        self.handed = False
         #: Set when a drain that exit waits for ends.
         self.done: gevent.event.Event | None = None
 
@@ -228,8 +232,25 @@ def _wake(queue: ThreadQueue) -> None:
         queue.hub, schedule = hub, hub.loop.run_callback
         queue.schedule = schedule
         worker = queue.worker = greenlet(_work, parent=hub)
+    drainer = queue.drainer
+    if drainer not in (None, worker, getcurrent()) and queue.drainer_thread == _get_ident():
+        _hand_over(queue)
+        return  # (the drain wakes the worker when its current event is done)
     queue.idle = False
     queue.wake = schedule(worker.switch, queue)
+
+
+def _hand_over(queue: ThreadQueue) -> None:
+    """Another greenlet dispatched while one that is not the worker drains the queue (a
+    request's end, a ``clear_queue()``): that drain ends with its current event, and the
+    worker runs the rest, in order. Under steady traffic a request's end would otherwise
+    run every other request's events for as long as they keep coming."""
+    if queue.handed:
+        return
+    with _lock:
+        queue.handed = True
+        old, queue.items = queue.items, deque(queue.items)  # the drain's deque: it ends
+        old.clear()
 
 
 def _called_from_a_loop() -> bool:
@@ -361,30 +382,46 @@ def _drain(
             return False, error
         break
     queue.drainer, queue.drainer_thread = getcurrent(), _get_ident()
+    items = queue.items  # a take-over or a hand-over empties this deque: the drain then ends
     try:
-        items = queue.items  # a take-over empties this deque: the drain then ends
         if items:
             sink, name, args, kwargs, alias, context = items.popleft()
             error = run(sink, None, name, args, kwargs, context, alias, may_raise, error, items)
     except BaseException:
         # Cut short by its greenlet's own Timeout or a kill: the rest waits for the worker,
         # which found the queue taken and parked (``run`` put the event's rest back first).
+        _release(queue, lock, items)
         own = queue is getattr(_local, "queue", None)
         if own and queue.items and queue.idle and asyncio._get_running_loop() is None:
             _wake(queue)
         raise
-    finally:
-        if queue.lock is lock:
-            queue.drainer, queue.drainer_thread, queue.stranded = None, 0, False
-            done, queue.done = queue.done, None
-            if done is not None:
-                done.set()
-        lock.release()
+    handed = _release(queue, lock, items)
+    if handed and queue.items and queue.idle:
+        _wake(queue)  # (this thread's queue, with a hub: see _hand_over)
     if not queue.items:
         # Drained here while the worker may wait for a hub turn: it has nothing left to do,
         # and the hub may never get control (a thread that went on to run an event loop).
         _unschedule(queue)
-    return True, error
+    return not handed or exiting, error
+
+
+def _release(queue: ThreadQueue, lock: Any, items: deque[Item]) -> bool:
+    """The end of a drain of ``items`` that held ``lock``; returns whether the rest was
+    handed over. What ``run`` put back in ``items`` (the rest of an interrupted event) after
+    they were handed over goes first in the queue's deque."""
+    if items and items is not queue.items:
+        with _lock:
+            queue.items.extendleft(reversed(items))
+            items.clear()
+    handed = False
+    if queue.lock is lock:
+        handed, queue.handed = queue.handed, False
+        queue.drainer, queue.drainer_thread, queue.stranded = None, 0, False
+        done, queue.done = queue.done, None
+        if done is not None:
+            done.set()
+    lock.release()
+    return handed
 
 
 def _unschedule(queue: ThreadQueue) -> None:
