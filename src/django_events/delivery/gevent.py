@@ -24,7 +24,12 @@ queue, keyed by the request's ``ThreadSensitiveContext`` (Django's ASGI handler 
 one per request), and the end of that request (``request_finished``, sent from Django's
 sync thread for the request) runs it there. Outside a request it waits in the thread's
 queue for ``clear_queue()`` or exit; a request that ends without ``request_finished``
-leaves an orphan.
+leaves an orphan. Sync code that such a loop's task runs in a thread without a hub
+(``sync_to_async``, or any thread during an ASGI request) queues in the same request's
+queue, so that its end runs them wherever it is sent from.
+
+A drain by a greenlet other than the worker (a request's end, ``clear_queue()``) hands
+the rest to the worker when another greenlet dispatches meanwhile (``_hand_over``).
 """
 
 from __future__ import annotations
@@ -542,8 +547,8 @@ def settle(call: Callable[..., Exception | None], *args: Any) -> Exception | Non
         while held:
             items = deque(held)
             held.clear()
-            sink, name, args, kwargs, alias, context = items.popleft()
-            error = run(sink, None, name, args, kwargs, context, alias, True, error, items)
+            sink, name, event_args, kwargs, alias, context = items.popleft()
+            error = run(sink, None, name, event_args, kwargs, context, alias, True, error, items)
     finally:
         diverted.reset(token)
     queue = getattr(_local, "queue", None)
