@@ -97,7 +97,7 @@ def gevent_site() -> Iterator[None]:
     _run_leftovers()
 
 
-# -- 1 ---------------------------------------------------------------------------------------
+# -- sync code under AsyncClient -----------------------------------------------------------
 
 
 @pytest.mark.parametrize("view", ["sync", "async-sync-to-async"])
@@ -128,7 +128,7 @@ def test_async_client_runs_the_events_of_sync_code_by_the_end_of_the_request(
     assert handled_by_then == [("ev::paid", ("v",))], f"pending after the request: {dispatcher.pending()}"
 
 
-# -- 2 ---------------------------------------------------------------------------------------
+# -- pool threads during an ASGI request ---------------------------------------------------
 
 
 def test_events_dispatched_in_a_thread_pool_during_an_asgi_request_run_by_its_end(gevent_site: None) -> None:
@@ -156,7 +156,14 @@ def test_events_dispatched_in_a_thread_pool_during_an_asgi_request_run_by_its_en
     assert ("ev::first", ("v",)) in handled_by_then, f"pending after the requests: {dispatcher.pending()}"
 
 
-# -- 3 ---------------------------------------------------------------------------------------
+async def notify_cancelled_under_it(name: str) -> None:
+    """An async handler whose request (a task it awaits) is cancelled under it."""
+    request = asyncio.ensure_future(asyncio.sleep(10))
+    request.cancel()
+    await request
+
+
+# -- a cancelled async handler -------------------------------------------------------------
 
 
 def test_an_async_handler_raising_cancelled_error_stops_neither_the_event_nor_the_worker() -> None:
@@ -176,12 +183,7 @@ def test_an_async_handler_raising_cancelled_error_stops_neither_the_event_nor_th
     d = EventDispatcher(mode="gevent")
     seen: list[str] = []
 
-    async def notify(name: str) -> None:
-        request = asyncio.ensure_future(asyncio.sleep(10))
-        request.cancel()
-        await request
-
-    d.register("shop::paid", notify)
+    d.register("shop::paid", notify_cancelled_under_it)
     d.register("shop::paid", lambda name: seen.append("receipt for paid"))
     d.register("shop::shipped", lambda name: seen.append("shipped"))
     d.dispatch("shop::paid")
@@ -191,7 +193,7 @@ def test_an_async_handler_raising_cancelled_error_stops_neither_the_event_nor_th
     assert (seen, d.pending()) == (["receipt for paid", "shipped"], 0)
 
 
-# -- 4 ---------------------------------------------------------------------------------------
+# -- queued handlers from async code -------------------------------------------------------
 
 
 @pytest.mark.django_db(transaction=True)
@@ -217,7 +219,7 @@ def test_dispatch_in_an_async_view_with_a_queued_handler(gevent_site: None) -> N
     assert asyncio.run(request()) == 200
 
 
-# -- 5 ---------------------------------------------------------------------------------------
+# -- ensure_queue_is_cleared on async code -------------------------------------------------
 
 
 @pytest.mark.django_db(transaction=True)
@@ -282,12 +284,7 @@ def test_adispatch_counts_an_async_handlers_own_cancelled_error_as_its_failure(
     d = EventDispatcher(mode="sync")
     seen: list[str] = []
 
-    async def notify(name: str) -> None:
-        request = asyncio.ensure_future(asyncio.sleep(10))
-        request.cancel()
-        await request
-
-    d.register("shop::paid", notify)
+    d.register("shop::paid", notify_cancelled_under_it)
     d.register("shop::paid", lambda name: seen.append("receipt"))
     asyncio.run(d.adispatch("shop::paid"))
     assert seen == ["receipt"]
