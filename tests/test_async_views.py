@@ -18,7 +18,7 @@ from django.http import HttpRequest, HttpResponse
 from django.test import AsyncClient, override_settings
 from django.urls import path
 
-from django_events import Event, EventDispatcher, dispatcher
+from django_events import Event, EventDispatcher, dispatcher, observes
 from tests.test_async import _asgi_get
 from tests.testapp.models import Customer
 
@@ -314,3 +314,27 @@ def test_adispatch_cancelled_from_outside_is_cancelled() -> None:
     with pytest.raises(asyncio.CancelledError):
         asyncio.run(main())
     assert seen == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_save_in_an_adispatch_sync_handler_runs_its_gevent_mode_handlers_at_the_save() -> None:
+    """adispatch holds what its sync handlers dispatch in gevent mode; a model save among
+    them still runs its handlers before ``save()`` returns, as in any thread without a hub."""
+    d = EventDispatcher(mode="gevent")
+    seen: list[str] = []
+
+    @observes(Customer, dispatcher=d)
+    class Customers:
+        def creating(self, instance: Customer) -> None:
+            instance.name = instance.name.upper()
+
+    def save(name: str) -> None:
+        d.dispatch("before")  # held until the save, which runs it first
+        customer = Customer.objects.create(name="ada")
+        seen.append(customer.name)
+
+    d.register("signup", save)
+    d.register("before", lambda name: seen.append(name))
+    asyncio.run(d.adispatch("signup"))
+    assert seen == ["before", "ADA"]
+    assert Customer.objects.get().name == "ADA"

@@ -12,16 +12,18 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import gevent
 import pytest
+from asgiref.sync import async_to_sync, sync_to_async
 from django.test import Client, override_settings
 
-from django_events import Event, EventDispatcher, EventListener, Observer, dispatcher
+from django_events import Created, Event, EventDispatcher, EventListener, Observer, dispatcher
 from tests.conftest import ROOT, Recorder, finish_drains
 from tests.testapp.models import Customer
 
@@ -421,3 +423,201 @@ def test_the_rest_of_an_interrupted_event_goes_first_after_a_hand_over(
     other.join()
     gevent.sleep(0.01)  # the worker's turn
     assert (recorder.calls, queued.pending()) == ([("upload",), ("other",)], 0)
+
+
+# -- threads without a hub, interrupted events, compiled patterns, exit -------------------
+
+
+def in_a_thread(target: Callable[[], None]) -> None:
+    """Run ``target`` in an OS thread of its own (no gevent hub there); an exception there
+    fails the test (pytest reports exceptions raised in threads)."""
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive()
+
+
+def once_through_async_to_sync() -> None:
+    """What Django's WSGI handler does in a request thread when one middleware is
+    async-only (``adapt_method_mode``: ``async_to_sync`` around the middleware, and the
+    sync rest of the chain back in this thread through ``sync_to_async``); any sync code
+    that calls ``async_to_sync`` on a coroutine using ``sync_to_async`` does the same.
+    asgiref then leaves ``SyncToAsync.threadlocal.main_event_loop`` set in this thread for
+    good (``asgiref/sync.py: SyncToAsync.thread_handler``), to a loop that is closed."""
+
+    async def touch() -> None:
+        await sync_to_async(lambda: None)()
+
+    async_to_sync(touch)()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_save_in_a_wsgi_thread_that_once_used_async_to_sync_runs_its_handlers_at_once() -> None:
+    """A WSGI request thread (runserver, gunicorn gthread) without a hub, in gevent mode:
+    a model save runs its handlers before ``save()`` returns ("In a thread without a hub
+    they drain that thread's own queue at once", README, Modes). Once that thread has been
+    through ``async_to_sync`` (an async-only middleware does it in every request), the
+    event of the save no longer runs at the save: it waits for the end of the request, so
+    code after the save that counts on its handlers (a cache they fill, a row they write)
+    sees nothing. The same save in the same thread before that ran them at once.
+
+    Root cause: ``delivery/gevent.py:227`` (``_wake``) takes any hub-less thread in which
+    ``_called_from_a_loop()`` (gevent.py:256-261) is true for "sync code of an async
+    caller" and moves the event to a task queue (``_to_request``); that test only reads
+    asgiref's ``SyncToAsync.threadlocal.main_event_loop``, which asgiref never clears, so a
+    plain WSGI thread passes it forever. ``yield_to_handlers`` (gevent.py:570-572) drains
+    only ``_local.queue``, where the event no longer is.
+    """
+    got: list[str] = []
+    dispatcher.register(Created[Customer], lambda event: got.append(event.instance.name))
+    seen_after_save: list[list[str]] = []
+
+    def request_thread() -> None:
+        Customer.objects.create(name="before")
+        seen_after_save.append(list(got))
+        once_through_async_to_sync()
+        Customer.objects.create(name="after")
+        seen_after_save.append(list(got))
+        dispatcher.clear_queue()  # (the request's end)
+
+    in_a_thread(request_thread)
+    assert seen_after_save == [["before"], ["before", "after"]]
+
+
+def test_the_rest_of_an_interrupted_event_does_not_reach_a_handler_removed_since(
+    queued: EventDispatcher,
+) -> None:
+    """A drain cut short by its greenlet's ``gevent.Timeout`` leaves the rest of the
+    interrupted event queued. A handler removed before that rest is delivered (``off()``,
+    or the end of the ``isolate()`` block that registered it, as a test does) still gets
+    the event: here a handler registered inside an ``isolate()`` block is called after the
+    block ended and put the registry back, i.e. in another test's ``clear_queue()``.
+
+    README, Dispatch rules: "Handlers are resolved when the event is delivered. A handler
+    removed (``off``, the end of an ``isolate()`` block) before a queued event runs does
+    not get it." Root cause: ``_running.py:116-121`` (``run``) freezes the remaining steps
+    into ``Rest(sink, rest)``, and ``Rest.steps_at_delivery`` (``_running.py:151``) returns
+    them as they were, without checking that their registrations are still registered.
+    """
+    calls: list[str] = []
+
+    def upload(name: str) -> None:
+        gevent.sleep(0.05)  # I/O, longer than the caller's timeout
+
+    with queued.isolate():
+        queued.register("upload", upload)
+        queued.register("upload", lambda name: calls.append(name))
+        queued.dispatch("upload")
+        with pytest.raises(gevent.Timeout), gevent.Timeout(0.01):
+            queued.clear_queue()
+    assert queued.registrations == ()  # the block ended: both handlers are gone
+    queued.clear_queue()
+    gevent.sleep(0.01)
+    assert calls == [], "a handler removed before the rest of its event was delivered got it"
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        re.compile("(?i)shop::order::.*"),  # flags written inline, at the start
+        re.compile("shop::order::.*  # any order event", re.VERBOSE),  # a trailing comment
+    ],
+    ids=["inline-flags", "verbose-comment"],
+)
+def test_legacy_register_handler_takes_a_compiled_pattern_with_inline_flags(
+    pattern: re.Pattern[str], recorder: Recorder
+) -> None:
+    """``Dispatcher.RegisterHandler(re.compile("(?i)shop::order::.*"), handler)``: the
+    original called ``re.compile(eventName)``, which returns a compiled pattern as it is,
+    so a pattern with its flags written inline (the usual way to write them in a string)
+    worked. Here it raises ``InvalidPattern`` ("global flags not at the start of the
+    expression"), and the project does not start.
+
+    README, Legacy: "RegisterHandler is register that also takes a compiled pattern, as
+    the original's re.compile(eventName) did (its flags become a scoped inline group,
+    (?i:...))". Root cause: ``_legacy.py:_pattern_text`` (``f"(?{letters}:{pattern}"``)
+    wraps the text in a scoped group even when the flags came from a global inline group
+    inside it, which ``re`` refuses anywhere but at the very start; and with
+    ``re.VERBOSE`` a comment at the end of the pattern swallows the closing ``)``
+    ("missing ), unterminated subpattern").
+    """
+    d = EventDispatcher(mode="sync")
+    d.RegisterHandler(pattern, recorder)
+    d.dispatch("shop::order::paid")
+    assert recorder.calls == [("shop::order::paid",)]
+
+
+def test_exit_that_takes_over_from_a_stuck_handler_runs_the_other_handlers_of_its_event() -> None:
+    """Interpreter exit waits ``EXIT_WAIT`` (2 s) for a drain under way in another greenlet,
+    then takes the rest of the queue over. The handlers that come after the stuck one *in
+    the same event* are never called, and nothing is logged: here "second handler" never
+    prints, although the event's next event ("after") does. A handler that hangs on I/O
+    (a webhook without a timeout) thus silently costs every other handler of its event
+    (the audit log, the e-mail) at shutdown.
+
+    README: "Each event is delivered exactly once" (Threads); a handler's failure "never
+    stops the other handlers of that event" (Error policy); Modes: exit "takes the rest of
+    the queue over". Today's ``Rest`` (``_running.py:114-121``) keeps the rest of an event
+    whose drain was cut short, but ``delivery/gevent.py:_take_over`` (470-483) only moves
+    the queued events: the popped event's remaining steps live in the stuck greenlet's
+    ``run`` frame and are lost (the stuck greenlet is never interrupted, so ``run`` never
+    puts them back).
+    """
+    from tests.test_hardening import run_script
+
+    script = """
+        import gevent, gevent.event
+        from django_events import Dispatcher
+
+        def heartbeat():
+            while True:
+                gevent.sleep(0.01)
+
+        gevent.spawn(heartbeat)
+        never = gevent.event.Event()
+        Dispatcher.RegisterHandler("stuck", lambda name: never.wait())  # nothing will set it
+        Dispatcher.RegisterHandler("stuck", lambda name: print("second handler", flush=True))
+        Dispatcher.RegisterHandler("after", lambda name: print("after", flush=True))
+        Dispatcher.Dispatch("stuck")
+        Dispatcher.Dispatch("after")
+        gevent.sleep(0)  # the worker starts the stuck handler
+        print("exiting", flush=True)
+    """
+    result = run_script(script, timeout=8)
+    assert sorted(result.stdout.splitlines()) == ["after", "exiting", "second handler"], result.stderr
+
+
+def test_legacy_register_handler_takes_a_compiled_pattern_without_flags(recorder: Recorder) -> None:
+    d = EventDispatcher(mode="sync")
+    d.RegisterHandler(re.compile("order::.*"), recorder)
+    d.Dispatch("order::paid")
+    d.Dispatch("ORDER::paid")
+    assert recorder.calls == [("order::paid",)]
+
+
+def test_exit_takes_over_from_a_handler_that_swallows_the_end_of_its_drain(
+    queued: EventDispatcher, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stuck handler that catches ``GreenletExit`` and blocks again keeps its drain: exit
+    takes the rest of the queue over all the same."""
+    from django_events.delivery import gevent as delivery
+
+    never = gevent.event.Event()
+
+    def stubborn(name: str) -> None:
+        try:
+            never.wait()
+        except BaseException:
+            never.wait()
+
+    queued.register("stuck", stubborn)
+    queued.register("after", recorder)
+    queued.dispatch("stuck")
+    queued.dispatch("after")
+    gevent.sleep(0)  # the worker blocks in the stuck handler
+    monkeypatch.setattr(delivery, "EXIT_WAIT", 0.01)
+    delivery.drain_at_exit()
+    assert recorder.calls == [("after",)]
+    never.set()  # the old drain resumes, finds nothing left, and lets go
+    finish_drains()
+    assert recorder.calls == [("after",)]

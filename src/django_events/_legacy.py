@@ -213,14 +213,24 @@ def dispatch(event: str | type[Event] | Event, *args: Any, **kwargs: Any) -> Non
 _FLAGS = {re.ASCII: "a", re.IGNORECASE: "i", re.MULTILINE: "m", re.DOTALL: "s", re.VERBOSE: "x"}
 
 
+#: Global inline flags at the start of a pattern, ``(?i)``: ``flags`` has them already.
+_GLOBAL_FLAGS = re.compile(r"(?:\(\?[aiLmsux]+\))+")
+
+
 def _pattern_text(pattern: str | re.Pattern[str]) -> str:
-    """A pattern's text, with a compiled one's flags as a scoped inline group."""
+    """A pattern's text, with a compiled one's flags (those given to ``re.compile`` and its
+    own leading ``(?i)``) as a scoped inline group; its text on a line of its own, so that a
+    verbose pattern's last comment ends before the group does."""
     if not isinstance(pattern, re.Pattern):
         return pattern
     if not isinstance(pattern.pattern, str):
         raise TypeError(f"RegisterHandler() takes a str pattern, got {pattern!r}")
+    leading = _GLOBAL_FLAGS.match(pattern.pattern)
+    text = pattern.pattern[leading.end() :] if leading else pattern.pattern
     letters = "".join(letter for flag, letter in _FLAGS.items() if pattern.flags & flag)
-    return f"(?{letters}:{pattern.pattern})" if letters else pattern.pattern
+    if not letters:
+        return text
+    return f"(?{letters}:{text}\n)" if pattern.flags & re.VERBOSE else f"(?{letters}:{text})"
 
 
 class EventListener:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeAlias
 
 if TYPE_CHECKING:
-    from .._routing import Route
+    from .._routing import Registration, Route
     from .._running import Context, Step
 
 __all__ = ["MODE_RANK", "Delivery", "Item", "ModeDelivery", "Sink"]
@@ -37,6 +37,10 @@ class Sink(Protocol):
 
     #: The dispatcher's cache of resolved routes by name (read at delivery: one lookup).
     routes: dict[str, Route]
+
+    @property
+    def registrations(self) -> tuple[Registration, ...]:
+        """Every registration, in registration order."""
 
     def raises(self) -> bool:
         """Whether a handler's error goes to the caller (``RAISE_HANDLER_ERRORS``)."""

@@ -53,7 +53,7 @@ from gevent._hub_local import get_hub_if_exists
 from gevent.exceptions import LoopExit
 from gevent.monkey import get_original
 from gevent.timeout import Timeout
-from greenlet import getcurrent, greenlet
+from greenlet import GreenletExit, getcurrent, greenlet
 
 from .._running import Context, Rest, Step, diverted, exiting, requeue, run
 from . import MODE_RANK, Item, Sink
@@ -263,7 +263,8 @@ def _called_from_a_loop() -> bool:
     threads ``sync_to_async`` runs code in (Django's thread for sync code under ASGI, or
     under ``AsyncClient``, which opens no request context). A thread ``asyncio.to_thread``
     runs in is seen only through the request's context, which it copies."""
-    return getattr(SyncToAsync.threadlocal, "main_event_loop", None) is not None
+    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    return loop is not None and loop.is_running()  # (asgiref leaves it set afterwards)
 
 
 def _to_request(queue: ThreadQueue) -> None:
@@ -376,8 +377,9 @@ def _drain(
     """
     lock = queue.lock
     while not lock.acquire(False):
-        if exiting and queue.drainer is not None and queue.drainer_thread == _get_ident():
-            if _wait_for(queue):
+        drainer = queue.drainer
+        if exiting and drainer is not None and queue.drainer_thread == _get_ident():
+            if _wait_for(queue) or _stop(queue, drainer):
                 lock = queue.lock
                 continue
             with _lock:
@@ -472,6 +474,15 @@ def _wait_for(queue: ThreadQueue) -> bool:
         return False
 
 
+def _stop(queue: ThreadQueue, drainer: greenlet) -> bool:
+    """At exit, end a drain that did not end in time: ``GreenletExit`` in its greenlet, whose
+    ``run`` puts the rest of its event back first in the queue and lets go. Whether it let
+    go (a handler that swallows the exception and blocks again keeps it)."""
+    gevent.kill(drainer, GreenletExit)  # thrown in its greenlet from the hub, which then
+    gevent.sleep(0)  # goes on to this one (a dying greenlet switches to its parent, the hub)
+    return not queue.lock.locked()
+
+
 def _take_over(queue: ThreadQueue) -> Any:
     """A new lock for a queue whose drain can never resume (its thread ended, or the hub has
     nothing left that could resume it), held by the caller; None when the queue is not
@@ -534,6 +545,16 @@ def drain(may_raise: bool) -> Exception | None:
     return error
 
 
+def _run_held(held: list[Item], may_raise: bool, error: Exception | None) -> Exception | None:
+    """Run the events in ``held``, and those their handlers add to it, in order."""
+    while held:
+        items = deque(held)
+        held.clear()
+        sink, name, args, kwargs, alias, context = items.popleft()
+        error = run(sink, None, name, args, kwargs, context, alias, may_raise, error, items)
+    return error
+
+
 def settle(call: Callable[..., Exception | None], *args: Any) -> Exception | None:
     """In Django's sync thread, for ``adispatch``: ``call`` (sync handlers, or the hand-over
     to the after-commit and task strategies), then the events it queued in gevent mode
@@ -543,12 +564,7 @@ def settle(call: Callable[..., Exception | None], *args: Any) -> Exception | Non
     held: list[Item] = []
     token = diverted.set(held)  # (what a thread without a hub would give its request)
     try:
-        error = call(*args)
-        while held:
-            items = deque(held)
-            held.clear()
-            sink, name, event_args, kwargs, alias, context = items.popleft()
-            error = run(sink, None, name, event_args, kwargs, context, alias, True, error, items)
+        error = _run_held(held, True, call(*args))
     finally:
         diverted.reset(token)
     queue = getattr(_local, "queue", None)
@@ -572,9 +588,12 @@ def yield_to_handlers() -> None:
     if hub is not None and getcurrent() is not hub:
         gevent.sleep(0)
         return
-    queue = getattr(_local, "queue", None)
-    if queue is not None:
-        _drain(queue, False)
+    held = diverted.get()
+    if held:  # (what adispatch's sync handlers dispatch, which it holds: this save's too)
+        _run_held(held, False, None)
+    for queue in _own():  # sync code of an async caller queues in its request's
+        if queue.items:
+            _drain(queue, False)
 
 
 def pending(sink: Sink) -> int:
