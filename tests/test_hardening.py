@@ -21,6 +21,7 @@ from pathlib import Path
 import gevent
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
+from django.db import connections
 from django.test import Client, override_settings
 
 from django_events import Created, Event, EventDispatcher, EventListener, Observer, dispatcher
@@ -429,9 +430,17 @@ def test_the_rest_of_an_interrupted_event_goes_first_after_a_hand_over(
 
 
 def in_a_thread(target: Callable[[], None]) -> None:
-    """Run ``target`` in an OS thread of its own (no gevent hub there); an exception there
-    fails the test (pytest reports exceptions raised in threads)."""
-    thread = threading.Thread(target=target)
+    """Run ``target`` in an OS thread of its own (no gevent hub there), which then closes
+    its database connections; an exception there fails the test (pytest reports
+    exceptions raised in threads)."""
+
+    def run() -> None:
+        try:
+            target()
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
     thread.start()
     thread.join(10)
     assert not thread.is_alive()
