@@ -1,6 +1,7 @@
 """Regressions of async code: sync code that async views run, ASGI requests, cancelled
 async handlers, queued handlers and ensure_queue_is_cleared from async code. Each docstring
-says what a user saw before the fix and what README.md promises.
+describes the defect as it was found (in the present tense of that moment: what a user
+saw, why, and what README.md promises); each test asserts the behaviour since its fix.
 """
 
 from __future__ import annotations
@@ -175,10 +176,10 @@ def test_an_async_handler_raising_cancelled_error_stops_neither_the_event_nor_th
 
     README, "Error policy": "A handler that raises never stops the other handlers of that
     event, nor the worker greenlet, nor later events ... Nothing stalls behind a failing
-    handler", and only KeyboardInterrupt and SystemExit are never caught. Root cause:
-    ``_running.run`` catches ``Exception`` only, and ``CancelledError`` is a
+    handler", and only KeyboardInterrupt and SystemExit are never caught. The cause was:
+    ``_running.run`` caught ``Exception`` only, and ``CancelledError`` is a
     ``BaseException`` (the handler ran in a loop of its own, through ``async_to_sync``: no
-    caller was cancelled); ``gevent._work`` lets it out of the worker.
+    caller was cancelled); it is now that handler's failure, a ``RuntimeError``.
     """
     d = EventDispatcher(mode="gevent")
     seen: list[str] = []
@@ -236,9 +237,8 @@ def test_ensure_queue_is_cleared_on_an_async_function_runs_orm_handlers(
     README: ``ensure_queue_is_cleared(func)``: "run func (sync or async), then
     clear_queue()"; in gevent mode the events of async code run "in Django's sync thread",
     where the ORM works, as ``await adispatch()`` runs sync handlers through
-    ``sync_to_async``. Root cause: ``_dispatcher.py`` ``ensure_queue_is_cleared``'s
-    ``async_wrapper`` calls ``self.clear_queue()`` directly instead of awaiting it in
-    Django's sync thread.
+    ``sync_to_async``. The cause was: ``ensure_queue_is_cleared``'s ``async_wrapper``
+    called ``self.clear_queue()`` directly instead of awaiting it in Django's sync thread.
     """
 
     def create_customer(name: str, value: str) -> None:

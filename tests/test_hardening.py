@@ -1,6 +1,7 @@
 """Regressions found by trying gevent sites, interpreter exit, odd names and handlers, and
-the legacy API as their users do. Each docstring says what a user saw before the fix and
-what README.md promises."""
+the legacy API as their users do. Each docstring describes the defect as it was found (in
+the present tense of that moment: what a user saw, why, and what README.md promises);
+each test asserts the behaviour since its fix."""
 
 from __future__ import annotations
 
@@ -274,14 +275,11 @@ def test_legacy_register_handler_takes_a_compiled_pattern_as_the_original() -> N
 
 
 def test_pending_counts_the_after_commit_part_of_a_dispatch_apart(queued: EventDispatcher) -> None:
-    """``pending()``: "this dispatcher's events still queued for their handlers (gevent
-    mode): one per dispatch, however many handlers it reaches" (README, The dispatcher).
-    A dispatch that reaches an immediate handler and an ``after_commit=True`` one outside a
-    transaction puts two items on the thread's queue (``_dispatcher._send_route`` sends the
-    mode's part, then ``delivery/commit.py`` hands the event back at once through
-    ``later()``), and ``delivery/gevent.py:pending`` counts items: one dispatch counts 2.
-    Code that waits for ``pending() == n`` or reports it (the test view of this suite
-    prints it) is off.
+    """``pending()`` counts queued items: a dispatch that reaches an immediate handler and
+    an ``after_commit=True`` one outside a transaction queues two (the mode's part, then
+    the after-commit part, handed back at once). README, The dispatcher, said "one per
+    dispatch"; it now says that the after-commit part counts once more, since in a
+    transaction it is queued apart, at the commit.
     """
     queued.register("order::paid", lambda name: None)
     queued.register("order::paid", lambda name: None, after_commit=True)
@@ -471,12 +469,10 @@ def test_a_save_in_a_wsgi_thread_that_once_used_async_to_sync_runs_its_handlers_
     code after the save that counts on its handlers (a cache they fill, a row they write)
     sees nothing. The same save in the same thread before that ran them at once.
 
-    Root cause: ``delivery/gevent.py:227`` (``_wake``) takes any hub-less thread in which
-    ``_called_from_a_loop()`` (gevent.py:256-261) is true for "sync code of an async
-    caller" and moves the event to a task queue (``_to_request``); that test only reads
-    asgiref's ``SyncToAsync.threadlocal.main_event_loop``, which asgiref never clears, so a
-    plain WSGI thread passes it forever. ``yield_to_handlers`` (gevent.py:570-572) drains
-    only ``_local.queue``, where the event no longer is.
+    The cause was: ``_called_from_a_loop()`` read asgiref's
+    ``SyncToAsync.threadlocal.main_event_loop``, which asgiref never clears, so a plain
+    WSGI thread passed it for good and its events went to a task's queue, which
+    ``yield_to_handlers`` did not drain. The loop must now be running.
     """
     got: list[str] = []
     dispatcher.register(Created[Customer], lambda event: got.append(event.instance.name))
@@ -505,9 +501,8 @@ def test_the_rest_of_an_interrupted_event_does_not_reach_a_handler_removed_since
 
     README, Dispatch rules: "Handlers are resolved when the event is delivered. A handler
     removed (``off``, the end of an ``isolate()`` block) before a queued event runs does
-    not get it." Root cause: ``_running.py:116-121`` (``run``) freezes the remaining steps
-    into ``Rest(sink, rest)``, and ``Rest.steps_at_delivery`` (``_running.py:151``) returns
-    them as they were, without checking that their registrations are still registered.
+    not get it." The cause was: ``Rest.steps_at_delivery`` returned the remaining steps as
+    ``run`` froze them, without checking that they were still registered.
     """
     calls: list[str] = []
 
@@ -545,11 +540,10 @@ def test_legacy_register_handler_takes_a_compiled_pattern_with_inline_flags(
 
     README, Legacy: "RegisterHandler is register that also takes a compiled pattern, as
     the original's re.compile(eventName) did (its flags become a scoped inline group,
-    (?i:...))". Root cause: ``_legacy.py:_pattern_text`` (``f"(?{letters}:{pattern}"``)
-    wraps the text in a scoped group even when the flags came from a global inline group
-    inside it, which ``re`` refuses anywhere but at the very start; and with
-    ``re.VERBOSE`` a comment at the end of the pattern swallows the closing ``)``
-    ("missing ), unterminated subpattern").
+    (?i:...))". The cause was: ``_pattern_text`` wrapped the text in a scoped group even
+    when the flags came from a global inline group inside it, which ``re`` refuses
+    anywhere but at the very start; and with ``re.VERBOSE`` a comment at the end of the
+    pattern swallowed the closing ``)`` ("missing ), unterminated subpattern").
     """
     d = EventDispatcher(mode="sync")
     d.RegisterHandler(pattern, recorder)
