@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from django.core import checks
 from django.db import models
 from django.test import override_settings
@@ -15,6 +16,7 @@ from django_events.checks import (
     check_queued_handlers,
     check_queued_model_events,
     check_settings,
+    unbounded_wildcards,
 )
 
 
@@ -147,3 +149,27 @@ def test_a_pattern_with_two_unbounded_wildcards_is_a_warning() -> None:
         == "Match one part of a name with [^:]* instead of .* (events::[^:]*::[^:]*::updated)."
     )
     assert "'(?=.*)a.{2,5}(x|y)*.*', which has 2 unbounded" in messages[2].msg
+
+
+@pytest.mark.parametrize(
+    ("pattern", "count"),
+    [
+        ("events::.*::.*::updated", 2),
+        ("events::(?:.*::)+updated", 2),  # a wildcard inside an unbounded repeat
+        ("events::(.*::)*updated", 2),
+        ("[\\s\\S]*::[\\s\\S]*", 2),  # a class that takes ":"
+        ("[\\D]*::[\\W]+", 2),
+        ("[a-z:]*::[:]*", 2),
+        ("(.)*::(.)*", 2),
+        ("[^/]*::[^/]*", 2),
+        ("(?:a|.)*::.*", 2),
+        ("::*x", 1),  # the separator itself, repeated
+        ("events::[^:]*::[^:]*::updated", 0),  # a part each: linear
+        ("\\w*::\\d*::[a-z]+::[^a-z:]*", 0),
+        ("(?:ab)*::x", 0),
+        ("(?:a|b)*::x", 0),
+        ("(?:a{2})*::x", 0),  # a repeat inside a repeat
+    ],
+)
+def test_what_counts_as_an_unbounded_wildcard(pattern: str, count: int) -> None:
+    assert unbounded_wildcards(pattern) == count

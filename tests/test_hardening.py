@@ -583,5 +583,6 @@ def test_exit_takes_over_from_a_handler_that_swallows_the_end_of_its_drain(
     delivery.drain_at_exit()
     assert recorder.calls == [("after",)]
     never.set()  # the old drain resumes, finds nothing left, and lets go
+    gevent.sleep(0.01)  # (its hub turn: the worker parks again, idle)
     finish_drains()
     assert recorder.calls == [("after",)]

@@ -7,14 +7,14 @@ the handler table's cache, and the route's groups go to their delivery strategie
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
-import inspect
 import weakref
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import iscoroutinefunction, sync_to_async
 from gevent.monkey import get_original
 from typing_extensions import ParamSpec, Unpack
 
@@ -113,6 +113,7 @@ class EventDispatcher(_LegacyNames):
         recorders changed). Until Django's settings are configured (and valid), a
         dispatcher that follows them decides at each dispatch."""
         with self._lock:
+            queued = self._send is gevent.DELIVERY.send
             if self._mode is None and not self._recordings and not conf.valid():
                 # Not configured yet, or a bad setting (reported by the checks; at first use
                 # dispatch raises ImproperlyConfigured).
@@ -122,6 +123,11 @@ class EventDispatcher(_LegacyNames):
             self._mode_delivery = mode
             self._turns = mode is not inline.DELIVERY
             self._send = RecordingDelivery(self._recorders, mode).send if self._recorders else mode.send
+        if queued and self._send is not gevent.DELIVERY.send and asyncio._get_running_loop() is None:
+            # Events this thread queued before (a test's, before its capture_events() block
+            # or a switch to sync mode) run first: the thread's events keep dispatch order.
+            # (Not in an event loop's thread, where sync handlers cannot use the ORM.)
+            gevent.drain(may_raise=False)
 
     # -- registration -----------------------------------------------------------------
 
@@ -464,7 +470,7 @@ class EventDispatcher(_LegacyNames):
         (``sync_to_async``), where the ORM works, as a request's end runs its events."""
         if not callable(func):
             raise TypeError(f"ensure_queue_is_cleared() decorates a function, got {describe(func)}")
-        if inspect.iscoroutinefunction(func):
+        if iscoroutinefunction(func):  # (asgiref's: it sees markcoroutinefunction before 3.12)
             clear_queue = sync_to_async(self.clear_queue, thread_sensitive=True)
 
             @functools.wraps(func)

@@ -204,6 +204,45 @@ _REPEATS = {
 }
 
 
+def _takes_a_separator(body: Any) -> bool:
+    """Whether ``body``, one character wide, can match ``:``, the separator of name parts
+    (``.``, ``[\\s\\S]``, ``[^/]``, ``(.)``): repeated without bound, it runs over parts."""
+    items = list(body)
+    if len(items) != 1:
+        return False
+    op, value = items[0]
+    if op == sre_constants.ANY or (op == sre_constants.LITERAL and value == _COLON):
+        return True
+    if op == sre_constants.NOT_LITERAL:  # [^/]
+        return bool(value != _COLON)
+    if op == sre_constants.IN:
+        return _class_has_colon(value)
+    if op == sre_constants.SUBPATTERN:
+        return _takes_a_separator(value[-1])
+    if op == sre_constants.BRANCH:
+        return any(_takes_a_separator(branch) for branch in value[1])
+    return False
+
+
+_COLON = ord(":")
+#: The categories of a character class that hold ``:``.
+_WITH_COLON = {"CATEGORY_NOT_DIGIT", "CATEGORY_NOT_SPACE", "CATEGORY_NOT_WORD", "CATEGORY_NOT_LINEBREAK"}
+
+
+def _class_has_colon(items: Any) -> bool:
+    found, negated = False, False
+    for op, value in items:
+        if op == sre_constants.NEGATE:
+            negated = True
+        elif op == sre_constants.LITERAL:
+            found = found or value == _COLON
+        elif op == sre_constants.RANGE:
+            found = found or value[0] <= _COLON <= value[1]
+        else:  # CATEGORY (\d, \S, ...)
+            found = found or str(value) in _WITH_COLON
+    return found != negated
+
+
 def unbounded_wildcards(pattern: str) -> int:
     """How many ``.*`` / ``.+`` (any character, repeated without bound) a pattern has on
     one path through it."""
@@ -215,10 +254,13 @@ def _wildcards(items: Any) -> int:
     for op, value in items:
         if op in _REPEATS:
             _low, high, body = value
-            if high == sre_constants.MAXREPEAT and list(body) == [(sre_constants.ANY, None)]:
-                count += 1
+            inner = _wildcards(body)
+            if high == sre_constants.MAXREPEAT and (inner or _takes_a_separator(body)):
+                # ".*", "[\s\S]*", "(.)*"; or a wildcard inside an unbounded repeat,
+                # "(?:.*::)+": as many as the name has parts.
+                count += 2 if inner else 1
             else:
-                count += _wildcards(body)
+                count += inner
         elif op == sre_constants.SUBPATTERN:
             count += _wildcards(value[-1])
         elif op == sre_constants.BRANCH:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import inspect
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, overload
+
+from asgiref.sync import iscoroutinefunction
 
 from ._dispatcher import EventDispatcher, get_dispatcher
 from ._events import Event
@@ -381,7 +382,7 @@ def mocks_dispatch(func: _F, *, dispatcher: EventDispatcher | None = None) -> _F
     if not callable(func):
         raise TypeError(f"MocksDispatch decorates a test function or method, got {describe(func)}")
     target = get_dispatcher(dispatcher)
-    if inspect.iscoroutinefunction(func):
+    if iscoroutinefunction(func):  # (asgiref's: it sees markcoroutinefunction before 3.12)
 
         @functools.wraps(func)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
