@@ -41,8 +41,8 @@ _E = TypeVar("_E", bound=Event)
 _allocate_lock = get_original("_thread", "allocate_lock")
 
 
-_run_in_sync_thread = sync_to_async(functools.partial(gevent.settle, run), thread_sensitive=True)
-_hand_over_in_sync_thread = sync_to_async(gevent.settle, thread_sensitive=True)
+_run_in_sync_thread = sync_to_async(functools.partial(gevent.then_settle, run), thread_sensitive=True)
+_hand_over_in_sync_thread = sync_to_async(gevent.then_settle, thread_sensitive=True)
 _live: weakref.WeakSet[EventDispatcher] = weakref.WeakSet()
 _live_lock = _allocate_lock()  # a WeakSet cannot be copied while another thread adds to it
 

@@ -67,7 +67,7 @@ __all__ = [
     "request_started_in_a_loop",
     "pending",
     "register_process_hooks",
-    "settle",
+    "then_settle",
     "yield_to_handlers",
 ]
 
@@ -395,21 +395,27 @@ def _drain(
             sink, name, args, kwargs, alias, context = items.popleft()
             error = run(sink, None, name, args, kwargs, context, alias, may_raise, error, items)
     except BaseException:
-        # Cut short by its greenlet's own Timeout or a kill: the rest waits for the worker,
-        # which found the queue taken and parked (``run`` put the event's rest back first).
+        # Cut short by its greenlet's own Timeout or a kill (``run`` put the event's rest
+        # back first): the rest is the worker's.
         _release(queue, lock, items)
-        own = queue is getattr(_local, "queue", None)
-        if own and queue.items and queue.idle and asyncio._get_running_loop() is None:
-            _wake(queue)
+        _leave_to_the_worker(queue)
         raise
     handed = _release(queue, lock, items)
-    if handed and queue.items and queue.idle:
-        _wake(queue)  # (this thread's queue, with a hub: see _hand_over)
+    if handed:
+        _leave_to_the_worker(queue)
     if not queue.items:
         # Drained here while the worker may wait for a hub turn: it has nothing left to do,
         # and the hub may never get control (a thread that went on to run an event loop).
         _unschedule(queue)
     return not handed or exiting, error
+
+
+def _leave_to_the_worker(queue: ThreadQueue) -> None:
+    """After a drain that stopped early, wake this thread's worker for what is left: it
+    found the queue taken and parked (in an event loop's thread, a request's end runs it)."""
+    own = queue is getattr(_local, "queue", None)
+    if own and queue.items and queue.idle and asyncio._get_running_loop() is None:
+        _wake(queue)
 
 
 def _release(queue: ThreadQueue, lock: Any, items: deque[Item]) -> bool:
@@ -555,7 +561,7 @@ def _run_held(held: list[Item], may_raise: bool, error: Exception | None) -> Exc
     return error
 
 
-def settle(call: Callable[..., Exception | None], *args: Any) -> Exception | None:
+def then_settle(call: Callable[..., Exception | None], *args: Any) -> Exception | None:
     """In Django's sync thread, for ``adispatch``: ``call`` (sync handlers, or the hand-over
     to the after-commit and task strategies), then the events it queued in gevent mode
     (that its handlers dispatched, after-commit handlers delivered at once), and theirs,
