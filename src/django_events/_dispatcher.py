@@ -23,7 +23,7 @@ from ._events import Event
 from ._options import HandlerOptions, Options
 from ._routing import HandlerTable, Registration, Route, Target, check_handler, check_target
 from ._running import Context, Step, arun, run
-from .delivery import ModeDelivery, gevent, inline
+from .delivery import ModeDelivery, Waiting, gevent, inline
 from .delivery.recording import Recorder, RecordingDelivery, kept
 from .exceptions import describe, is_whole
 
@@ -387,30 +387,25 @@ class EventDispatcher(_LegacyNames):
         name: str,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-        alias: str | None,
+        waiting: Waiting | None,
         context: Context | None,
     ) -> Sequence[Step]:
-        """The handlers an event reaches now: the immediate ones, or with ``alias`` the
-        in-process after-commit ones waiting on that database."""
+        """The handlers an event reaches now: the immediate ones, or those ``waiting``
+        selects (a strategy that delivers later, in this dispatcher's mode)."""
         route = self.routes.get(name) or self._table.route(name)
-        if alias is None:
-            part = route.immediate
-        else:
-            event_alias = context.database if context is not None else None
-            part = tuple(
-                step
-                for delivery, steps in route.parts
-                if delivery is not None
-                for step in steps
-                if step[2].queue is None and step[2].commit_alias(event_alias) == alias
-            )
+        part = route.immediate if waiting is None else waiting.select(route, context)
         return route.steps(part, name, args, kwargs)
 
     def later(
-        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], alias: str, context: Context | None
+        self,
+        name: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        waiting: Waiting,
+        context: Context | None,
     ) -> None:
-        """Deliver an event's after-commit handlers on ``alias`` in this dispatcher's mode."""
-        error = self._mode_delivery.send(self, None, name, args, kwargs, context, alias)
+        """Deliver the handlers ``waiting`` selects, in this dispatcher's mode."""
+        error = self._mode_delivery.send(self, None, name, args, kwargs, context, waiting)
         if error is not None:
             raise error
 

@@ -27,7 +27,7 @@ from gevent.monkey import is_module_patched
 
 if TYPE_CHECKING:
     from ._routing import Registration
-    from .delivery import Item, Sink
+    from .delivery import Item, Sink, Waiting
 
 __all__ = [
     "Context",
@@ -74,14 +74,14 @@ def run(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     context: Context | None,
-    alias: str | None = None,
+    waiting: Waiting | None = None,
     may_raise: bool = True,
     error: Exception | None = None,
     more: deque[Item] | None = None,
 ) -> Exception | None:
     """Call every handler of one event, in order; a failure never stops the others.
 
-    ``steps`` None resolves the handlers now (a queued event, or with ``alias`` the
+    ``steps`` None resolves the handlers now (a queued event, or with ``waiting`` the
     after-commit handlers waiting on that database). ``more`` holds further events to run
     the same way (a gevent queue being drained), until it is empty. These are plain calls:
     an event a handler dispatches in sync mode runs inside that handler, as with Django's
@@ -96,10 +96,10 @@ def run(
         registration = None
         try:
             if steps is None:  # resolved now: handlers removed since the dispatch do not run
-                route = sink.routes.get(name) if alias is None else None
+                route = sink.routes.get(name) if waiting is None else None
                 steps = route.untyped if route is not None else None
                 if steps is None:
-                    steps = sink.steps_at_delivery(name, args, kwargs, alias, context)
+                    steps = sink.steps_at_delivery(name, args, kwargs, waiting, context)
             for handler, takes_event, registration in steps:
                 try:
                     if not args:  # (a step that takes the event has it in args)
@@ -117,14 +117,14 @@ def run(
             # event's handlers go first in the queue again, for the next drain to run.
             rest = _after(steps, registration) if registration is not None and steps else ()
             if more is not None and rest:
-                more.appendleft((cast("Sink", Rest(sink, rest)), name, args, kwargs, alias, context))
+                more.appendleft((cast("Sink", Rest(sink, rest)), name, args, kwargs, waiting, context))
             raise
         finally:
             if token is not None:
                 current_context.reset(token)
         if not more:
             return error
-        sink, name, args, kwargs, alias, context = more.popleft()
+        sink, name, args, kwargs, waiting, context = more.popleft()
         steps = None
 
 

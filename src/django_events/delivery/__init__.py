@@ -25,11 +25,20 @@ if TYPE_CHECKING:
     from .._routing import Registration, Route
     from .._running import Context, Step
 
-__all__ = ["MODE_RANK", "Delivery", "Item", "ModeDelivery", "Sink"]
+__all__ = ["MODE_RANK", "Delivery", "Item", "ModeDelivery", "Sink", "Waiting"]
 
 #: Where the dispatcher's own mode runs among a route's groups: after the task strategy
 #: (whose payload check refuses an event before any handler ran), before after-commit.
 MODE_RANK: Final = 1
+
+
+class Waiting(Protocol):
+    """Handlers of an event that a strategy delivers later, in the dispatcher's mode (the
+    after-commit ones waiting on one database's commit): picked from the event's route when
+    it is delivered, so that a handler removed meanwhile does not run."""
+
+    def select(self, route: Route, context: Context | None) -> tuple[Step, ...]:
+        """Those of ``route``'s handlers this delivery reaches."""
 
 
 class Sink(Protocol):
@@ -50,21 +59,26 @@ class Sink(Protocol):
         name: str,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-        alias: str | None,
+        waiting: Waiting | None,
         context: Context | None,
     ) -> Sequence[Step]:
         """The handlers an event reaches now (they are resolved when it is delivered): the
-        immediate ones, or with ``alias`` the after-commit ones waiting on that database."""
+        immediate ones, or those ``waiting`` selects."""
 
     def later(
-        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], alias: str, context: Context | None
+        self,
+        name: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        waiting: Waiting,
+        context: Context | None,
     ) -> None:
-        """Deliver an event's after-commit handlers on ``alias`` in the dispatcher's mode."""
+        """Deliver the handlers ``waiting`` selects, in the dispatcher's mode."""
 
 
 #: One event waiting for delivery: the dispatcher, name, args, kwargs, None (its immediate
-#: handlers) or the database alias whose commit it waited for, and the producer's Context.
-Item: TypeAlias = "tuple[Sink, str, tuple[Any, ...], dict[str, Any], str | None, Context | None]"
+#: handlers) or the Waiting that selects its handlers (after a commit), and the Context.
+Item: TypeAlias = "tuple[Sink, str, tuple[Any, ...], dict[str, Any], Waiting | None, Context | None]"
 
 
 class Delivery(Protocol):
@@ -102,6 +116,6 @@ class ModeDelivery(Delivery, Protocol):
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         context: Context | None,
-        alias: str | None = None,
+        waiting: Waiting | None = None,
     ) -> Exception | None:
-        """As ``Delivery.send``; with ``alias``, the after-commit handlers waiting on it."""
+        """As ``Delivery.send``; with ``waiting``, the handlers it selects (after a commit)."""

@@ -3,21 +3,25 @@ dispatch commits, never when it rolls back.
 
 The decision is made at dispatch time, in the dispatching thread, through Django's
 ``transaction.on_commit`` (outside a transaction it runs at once); on commit the event
-goes back to its dispatcher, which delivers those handlers in its mode.
+goes back to its dispatcher, which delivers in its mode the handlers that ``Committed``
+selects from the event's route then: those waiting on that database.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from django.db import transaction
 
 from .._running import Context, Step
 from . import Sink
 
-__all__ = ["DELIVERY", "CommitDelivery", "when_committed"]
+if TYPE_CHECKING:
+    from .._routing import Route
+
+__all__ = ["DELIVERY", "CommitDelivery", "Committed", "when_committed"]
 
 django_logger = logging.getLogger("django.db.backends.base")
 
@@ -59,11 +63,31 @@ def when_committed(alias: str, callback: Callable[[], None]) -> None:
         django_logger.error(f"Error calling {callback.__qualname__} in on_commit() (%s).", exc, exc_info=True)
 
 
+class Committed:
+    """The after-commit handlers of one event that wait on the database ``alias`` (a
+    handler's ``using``, else the event's own database, else "default")."""
+
+    __slots__ = ("alias",)
+
+    def __init__(self, alias: str) -> None:
+        self.alias = alias
+
+    def select(self, route: Route, context: Context | None) -> tuple[Step, ...]:
+        event_alias = context.database if context is not None else None
+        return tuple(
+            step
+            for delivery, steps in route.parts
+            if delivery is DELIVERY
+            for step in steps
+            if step[2].commit_alias(event_alias) == self.alias
+        )
+
+
 def _on_commit(
     sink: Sink, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], alias: str, context: Context | None
 ) -> Callable[[], None]:
     def deliver_after_commit() -> None:  # Django logs a failure under this name
-        sink.later(name, args, kwargs, alias, context)
+        sink.later(name, args, kwargs, Committed(alias), context)
 
     deliver_after_commit.__qualname__ = f"after-commit delivery of {name!r}"
     return deliver_after_commit

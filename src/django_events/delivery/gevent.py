@@ -56,7 +56,7 @@ from gevent.timeout import Timeout
 from greenlet import GreenletExit, getcurrent, greenlet
 
 from .._running import Context, Rest, Step, diverted, exiting, requeue, run
-from . import MODE_RANK, Item, Sink
+from . import MODE_RANK, Item, Sink, Waiting
 
 __all__ = [
     "DELIVERY",
@@ -174,7 +174,7 @@ def send(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     context: Context | None,
-    alias: str | None = None,
+    waiting: Waiting | None = None,
 ) -> None:
     """Queue the event in the calling thread's queue (its handlers are resolved when it is
     delivered), and wake the worker if it is parked: no handler runs here, so no error."""
@@ -182,7 +182,7 @@ def send(
         queue: ThreadQueue = _local.queue
     except AttributeError:
         queue = _adopt()
-    queue.items.append((sink, name, args, kwargs, alias, context))
+    queue.items.append((sink, name, args, kwargs, waiting, context))
     if queue.idle or queue.hub.loop is None:  # parked, or its hub was destroyed
         _wake(queue)
 
@@ -392,8 +392,8 @@ def _drain(
     items = queue.items  # a take-over or a hand-over empties this deque: the drain then ends
     try:
         if items:
-            sink, name, args, kwargs, alias, context = items.popleft()
-            error = run(sink, None, name, args, kwargs, context, alias, may_raise, error, items)
+            sink, name, args, kwargs, waiting, context = items.popleft()
+            error = run(sink, None, name, args, kwargs, context, waiting, may_raise, error, items)
     except BaseException:
         # Cut short by its greenlet's own Timeout or a kill (``run`` put the event's rest
         # back first): the rest is the worker's.
@@ -556,8 +556,8 @@ def _run_held(held: list[Item], may_raise: bool, error: Exception | None) -> Exc
     while held:
         items = deque(held)
         held.clear()
-        sink, name, args, kwargs, alias, context = items.popleft()
-        error = run(sink, None, name, args, kwargs, context, alias, may_raise, error, items)
+        sink, name, args, kwargs, waiting, context = items.popleft()
+        error = run(sink, None, name, args, kwargs, context, waiting, may_raise, error, items)
     return error
 
 
