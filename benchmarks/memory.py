@@ -44,7 +44,7 @@ def growth(dispatcher: EventDispatcher, names: int, padding: str = "") -> float:
 def _dispatcher(calls: list[str], *, unbounded: int = 0) -> EventDispatcher:
     dispatcher = EventDispatcher(mode="sync", cache_size=unbounded or 4096)
     if unbounded:  # for contrast only: what the cache would hold without its bounds
-        dispatcher._table.max_chars = 1 << 62
+        dispatcher._table.max_bytes = 1 << 62
     dispatcher.register(r"shop::orders::\w+", calls.append)  # registered, never matching
     dispatcher.register(r"metrics::requests::\d+::total", calls.append)
     return dispatcher
@@ -61,10 +61,10 @@ def scenario(names: int, long_names: int) -> tuple[list[str], list[Target]]:
         raise SystemExit(f"memory scenario: handlers ran for {calls[:3]}...; no name should match")
     lines = [
         f"7a memory: {names:,} distinct names dispatched, no handler matches",
-        f"    {'django_events, bounded cache (4096 names, 1 Mi chars)':<54} {bounded:>10.1f} MB",
+        f"    {'django_events, bounded cache (4096 names, 1 MiB)':<54} {bounded:>10.1f} MB",
         f"    {'same dispatcher, unbounded cache (contrast)':<54} {unbounded:>10.1f} MB",
         f"7b memory: {long_names:,} distinct names of 64 KiB dispatched, no handler matches",
-        f"    {'django_events, bounded cache (4096 names, 1 Mi chars)':<54} {long_bounded:>10.1f} MB",
+        f"    {'django_events, bounded cache (4096 names, 1 MiB)':<54} {long_bounded:>10.1f} MB",
         f"    {'same dispatcher, unbounded cache (contrast)':<54} {long_unbounded:>10.1f} MB",
     ]
     return lines, [

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
 import threading
 
 import pytest
@@ -9,7 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from django_events import Event, EventDispatcher, InvalidPattern
 from django_events._options import Options
-from django_events._routing import MAX_CACHED_CHARS, HandlerTable, Registration, check_target, handler_label
+from django_events._routing import MAX_CACHED_BYTES, HandlerTable, Registration, check_target, handler_label
 from django_events.exceptions import describe
 from tests.conftest import Recorder
 
@@ -220,22 +221,29 @@ def test_queued_handlers_must_be_module_level_functions() -> None:
         Registration.create("shop.*", script_handler, QUEUED)
 
 
-def test_the_cache_is_bounded_in_characters_of_names() -> None:
+@pytest.mark.parametrize(
+    "letter", ["x", "\u00e9", "\u20ac", "\U0001f600"], ids=["ascii", "latin-1", "bmp", "astral"]
+)
+def test_the_cache_is_bounded_in_bytes_of_names(letter: str) -> None:
+    """A character outside Latin-1 takes 2 or 4 bytes: the bound counts what names weigh."""
     table = HandlerTable()
     table.add(Registration.create("big::.*", noop))
-    name = "big::" + "x" * (64 * 1024)
+    name = "big::" + letter * (64 * 1024)
     for i in range(100):  # 6.4 M characters of distinct names, from users say
         assert len(table.resolve(f"{name}{i}")) == 1
-        assert table.cached_chars() <= MAX_CACHED_CHARS
-    assert 0 < table.cached_names() <= MAX_CACHED_CHARS // len(name)
+        assert table.cached_bytes() <= MAX_CACHED_BYTES
+    cached = list(table.cache)
+    assert cached
+    assert sum(map(sys.getsizeof, cached)) == table.cached_bytes()
+    assert len(cached) <= MAX_CACHED_BYTES // sys.getsizeof(name)
 
 
-def test_a_name_longer_than_the_cache_is_resolved_but_not_cached() -> None:
+def test_a_name_larger_than_the_cache_is_resolved_but_not_cached() -> None:
     table = HandlerTable()
     table.add(Registration.create("huge::.*", noop))
-    huge = "huge::" + "x" * MAX_CACHED_CHARS
+    huge = "huge::" + "\U0001f600" * (MAX_CACHED_BYTES // 4)  # a quarter of the characters, every byte
     assert [r.handler for r in table.resolve(huge)] == [noop]
-    assert (table.cached_names(), table.cached_chars()) == (0, 0)
+    assert (table.cached_names(), table.cached_bytes()) == (0, 0)
 
 
 def test_resolve_lists_handlers_in_the_order_they_run(sync: EventDispatcher) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -40,9 +41,10 @@ Target = str | type[Event]
 
 #: Distinct names whose resolution is remembered; the cache is emptied when it overflows.
 DEFAULT_CACHE_SIZE: Final = 4096
-#: The most characters of names the cache holds (names come from users: 5,000 names of
-#: 64 KiB must not cost 320 MB); a name longer than this is resolved but never cached.
-MAX_CACHED_CHARS: Final = 1 << 20
+#: The most bytes of names the cache holds, as ``sys.getsizeof`` counts them (names come
+#: from users: 5,000 names of 64 KiB must not cost 320 MB, and a character outside Latin-1
+#: takes 2 or 4 bytes); a name larger than this is resolved but never cached.
+MAX_CACHED_BYTES: Final = 1 << 20
 
 # A real lock even when gevent has monkey-patched threading: it guards a few dict and
 # tuple swaps, never a switch, and must work across OS threads.
@@ -277,9 +279,9 @@ class HandlerTable:
         #: ``class_route`` results by Event class; the same dict for the table's lifetime.
         self.class_cache: dict[type, ClassRoute] = {}
         self._cache_size = cache_size
-        #: The most characters of names cached (``MAX_CACHED_CHARS``).
-        self.max_chars = MAX_CACHED_CHARS
-        self._cached_chars = 0
+        #: The most bytes of names cached (``MAX_CACHED_BYTES``).
+        self.max_bytes = MAX_CACHED_BYTES
+        self._cached_bytes = 0
         self._generation = 0
         add_table(self)
 
@@ -324,16 +326,16 @@ class HandlerTable:
     def _remember(self, name: str, route: Route, generation: int) -> None:
         """Cache ``route`` unless the registry changed since ``generation`` (it was resolved
         against an older one); a full cache is emptied first."""
-        size = len(name)
-        if size > self.max_chars:
+        size = sys.getsizeof(name)
+        if size > self.max_bytes:
             return
         with self._lock:
             if generation == self._generation:
-                if len(self.cache) >= self._cache_size or self._cached_chars + size > self.max_chars:
+                if len(self.cache) >= self._cache_size or self._cached_bytes + size > self.max_bytes:
                     self.cache.clear()
-                    self._cached_chars = 0
+                    self._cached_bytes = 0
                 self.cache[name] = route
-                self._cached_chars += size
+                self._cached_bytes += size
 
     def add(self, *registrations: Registration) -> None:
         """Add registrations; one that is already there (same target and handler) is kept once."""
@@ -367,13 +369,13 @@ class HandlerTable:
         self._generation += 1
         self.cache.clear()
         self.class_cache.clear()
-        self._cached_chars = 0
+        self._cached_bytes = 0
 
     def cached_names(self) -> int:
         return len(self.cache)
 
-    def cached_chars(self) -> int:
-        return self._cached_chars
+    def cached_bytes(self) -> int:
+        return self._cached_bytes
 
 
 def _forget_everywhere() -> None:
