@@ -617,6 +617,35 @@ def test_exit_waits_for_a_drain_of_its_own_thread_even_once_its_locals_are_gone(
     assert seen == ["start a", "end a", "start b", "end b"]  # waited for, not taken over
 
 
+def test_exit_waits_for_the_event_under_way_not_for_the_backlog(
+    queued: EventDispatcher, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The worker's drain ends with the event it is running; exit runs the backlog itself.
+    EXIT_WAIT bounds that one event, so a backlog longer than it (here six events of 10 ms
+    against 25 ms) loses no handler half-way; and when the event under way was the last,
+    exit finds nothing left."""
+    monkeypatch.setattr(delivery, "EXIT_WAIT", 0.025)
+    seen = _yielding(queued)
+    for _ in range(3):
+        queued.dispatch("a")
+        queued.dispatch("b")
+    gevent.sleep(0)  # the worker starts the first a, which yields
+    worker = delivery._local.queue.worker
+    ran_in: list[object] = []
+    queued.register("b", lambda name: ran_in.append(getcurrent()))
+    delivery.drain_at_exit()
+    assert seen == [f"{edge} {name}" for name in "ababab" for edge in ("start", "end")]
+    assert ran_in == [getcurrent()] * 3  # the rest ran here, not in the worker
+    assert worker is not None
+    assert not worker.dead  # parked, not killed
+    assert "interrupted" not in caplog.text
+    queued.dispatch("a")
+    gevent.sleep(0)  # the worker starts it
+    delivery.drain_at_exit()  # it was the last: exit waits for it, then finds nothing left
+    assert seen[-2:] == ["start a", "end a"]
+    assert queued.pending() == 0
+
+
 def test_a_drain_that_lost_its_queue_takes_nothing_more_when_it_resumes(queued: EventDispatcher) -> None:
     release = gevent.event.Event()
     ran_in: list[object] = []

@@ -26,6 +26,7 @@ from django.db import connections
 from django.test import Client, override_settings
 
 from django_events import Created, Event, EventDispatcher, EventListener, Observer, dispatcher
+from django_events._routing import handler_label
 from tests.conftest import ROOT, Recorder, finish_drains
 from tests.testapp.models import Customer
 
@@ -56,7 +57,7 @@ def run_script(script: str, timeout: float = 15) -> subprocess.CompletedProcess[
 
 
 def test_a_timeout_of_the_greenlet_that_clears_the_queue_leaves_the_rest_to_the_worker(
-    queued: EventDispatcher, recorder: Recorder
+    queued: EventDispatcher, recorder: Recorder, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A gevent request that runs under its own ``gevent.Timeout`` (or is killed) and calls
     ``clear_queue()`` (``@ensure_queue_is_cleared``, or request end) runs the thread's queue
@@ -86,6 +87,12 @@ def test_a_timeout_of_the_greenlet_that_clears_the_queue_leaves_the_rest_to_the_
     gevent.sleep(0.1)  # the hub gets control many times over
     assert queued.pending() == 0, "the later event is still queued although the hub ran"
     assert recorder.calls == [("upload",), ("later",)]
+    [record] = [r for r in caplog.records if "interrupted" in r.getMessage()]  # named in the log
+    assert record.getMessage() == (
+        f"handler {handler_label(upload)} was interrupted by Timeout for event 'upload'; "
+        "1 handler(s) of the event left to run later"
+    )
+    assert (record.levelname, record.event_name, record.handler) == ("ERROR", "upload", handler_label(upload))  # type: ignore[attr-defined]
 
 
 # -- gevent: request end under steady traffic -----------------------------------------

@@ -112,12 +112,15 @@ def run(
                         handler(name, *args)
                 except Exception as exc:
                     error = _failed(sink, name, registration, exc, error, may_raise)
-        except BaseException:
-            # A queue's drain cut short (its greenlet's own Timeout, a kill): the rest of this
-            # event's handlers go first in the queue again, for the next drain to run.
+        except BaseException as exc:
+            # A queue's drain cut short (its greenlet's own Timeout, a kill, exit ending a
+            # stuck handler): the rest of this event's handlers go first in the queue again,
+            # for the next drain to run; the interrupted handler is named in the log.
             rest = _after(steps, registration) if registration is not None and steps else ()
-            if more is not None and rest:
-                more.appendleft((cast("Sink", Rest(sink, rest)), name, args, kwargs, waiting, context))
+            if more is not None and registration is not None:
+                log_interrupted(name, registration, exc, len(rest))
+                if rest:
+                    more.appendleft((cast("Sink", Rest(sink, rest)), name, args, kwargs, waiting, context))
             raise
         finally:
             if token is not None:
@@ -346,6 +349,18 @@ async def afinish(result: object) -> object:
     if inspect.isawaitable(result):
         return await result
     return result
+
+
+def log_interrupted(name: str, registration: Registration, exc: BaseException, left: int) -> None:
+    """The error line of a queued event's handler that its drain's greenlet stopped."""
+    logger.error(
+        "handler %s was interrupted by %s for event %r; %d handler(s) of the event left to run later",
+        registration.label,
+        type(exc).__name__,
+        name,
+        left,
+        extra={"event_name": name, "handler": registration.label},
+    )
 
 
 def log_failure(name: str, registration: Registration, exc: BaseException) -> None:

@@ -51,7 +51,7 @@ import gevent.event
 from asgiref.sync import SyncToAsync
 from gevent._hub_local import get_hub_if_exists
 from gevent.exceptions import LoopExit
-from gevent.monkey import get_original
+from gevent.monkey import get_original, is_module_patched
 from gevent.timeout import Timeout
 from greenlet import GreenletExit, getcurrent, greenlet
 
@@ -87,6 +87,7 @@ class ThreadQueue:
         "done",
         "drainer",
         "drainer_thread",
+        "exit_waits",
         "handed",
         "hub",
         "idle",
@@ -119,6 +120,9 @@ class ThreadQueue:
         self.handed = False
         #: Set when a drain that exit waits for ends.
         self.done: gevent.event.Event | None = None
+        #: Exit waits for this thread's drain under way in another greenlet (the worker's,
+        #: handed over): once its current event is done, the rest is exit's to run.
+        self.exit_waits = False
 
 
 class RequestQueue(ThreadQueue):
@@ -353,7 +357,7 @@ def _work(queue: ThreadQueue) -> None:
             except Timeout as exc:  # a handler's own timeout that it let escape: nobody owns it here
                 logger.error("a handler let %r escape; the queue goes on", exc, exc_info=exc)
                 continue
-            if queue.items and not queue.lock.locked():
+            if queue.items and not queue.lock.locked() and not queue.exit_waits:
                 continue  # events came while its drain had lost the queue (taken over): run them
             queue.idle = True
             hub.switch()
@@ -379,7 +383,13 @@ def _drain(
     while not lock.acquire(False):
         drainer = queue.drainer
         if exiting and drainer is not None and queue.drainer_thread == _get_ident():
-            if _wait_for(queue) or _stop(queue, drainer):
+            # That drain ends with its current event (exit runs the rest): EXIT_WAIT is what
+            # one event may take to finish, not what the whole backlog may take.
+            queue.exit_waits = True  # (the worker parks after it: ``_work``)
+            _hand_over(queue)
+            ended = _wait_for(queue) or _stop(queue, drainer)
+            queue.exit_waits = False  # (a drain that ended was its last: this one resumes after)
+            if ended:
                 lock = queue.lock
                 continue
             with _lock:
@@ -414,7 +424,7 @@ def _leave_to_the_worker(queue: ThreadQueue) -> None:
     """After a drain that stopped early, wake this thread's worker for what is left: it
     found the queue taken and parked (in an event loop's thread, a request's end runs it)."""
     own = queue is getattr(_local, "queue", None)
-    if own and queue.items and queue.idle and asyncio._get_running_loop() is None:
+    if own and queue.items and queue.idle and not queue.exit_waits and asyncio._get_running_loop() is None:
         _wake(queue)
 
 
@@ -667,18 +677,52 @@ def exit_on_sigterm() -> bool:
     if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
         return False
     signal.signal(signal.SIGTERM, _on_sigterm)
+    if is_module_patched("socket"):  # a gevent process: its main thread waits in the hub
+        _wake_for_signals()
     return True
+
+
+#: The hub timer of ``_wake_for_signals`` (kept: a watcher lives while referenced).
+_signal_timer: Any = None
+#: How often a gevent process's hub wakes up to run a pending SIGTERM handler, in seconds.
+SIGNAL_CHECK_INTERVAL = 0.3
+
+
+def _wake_for_signals() -> None:
+    """In a gevent process the main thread sleeps in its hub's loop, and CPython runs a
+    Python signal handler in the main thread only, once it runs Python code again: a
+    SIGTERM the kernel delivers to another OS thread (one of gevent's thread pool) would go
+    unnoticed until something else woke the hub. A timer that keeps nothing alive wakes it
+    every ``SIGNAL_CHECK_INTERVAL`` seconds (gevent's libuv loop does the same)."""
+    global _signal_timer
+    _signal_timer = gevent.get_hub().loop.timer(SIGNAL_CHECK_INTERVAL, SIGNAL_CHECK_INTERVAL, ref=False)
+    _signal_timer.start(_checks_signals)
+
+
+def _checks_signals() -> None:
+    """Python code: CPython runs the pending signal handlers before it."""
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
     # No lock here: the signal may come while this thread holds it (list() copies at once).
     # The process dies of the signal (as with the default action, in both cases): after the
     # exit drain when events are queued, at once when none are. It runs only in a process
-    # that dies of it, whose coverage data dies too: tests/test_async.py checks it from outside.
+    # that dies of it, whose coverage data dies too: tests/test_async.py and
+    # tests/test_gevent_server.py check it from outside.
     if any(queue.items or queue.lock.locked() for queue in list(_queues)):  # pragma: no cover
         global _terminating
         _terminating = True  # drain_at_exit raises the signal again once it ran
-        raise SystemExit(128 + signum)
+        current, hub = getcurrent(), get_hub_if_exists()
+        if current.parent is None or hub is None:
+            raise SystemExit(128 + signum)
+        # A Python signal handler runs in whichever greenlet runs: a handler in the worker,
+        # a request. The exit begins in the main greenlet at the hub's next turn instead,
+        # once the code running now yields; nothing is cut half-way.
+        main = current
+        while main.parent is not None:
+            main = main.parent
+        hub.loop.run_callback(main.throw, SystemExit(128 + signum))
+        return
     signal.signal(signum, signal.SIG_DFL)  # pragma: no cover
     signal.raise_signal(signum)  # pragma: no cover
 
@@ -692,6 +736,7 @@ def _forget_inherited() -> None:
         queue.items.clear()
         queue.lock = _allocate_lock()
         queue.drainer, queue.drainer_thread, queue.stranded, queue.done = None, 0, False, None
+        queue.exit_waits = False
         queue.worker = queue.hub = queue.schedule = queue.wake = None
         queue.idle = True
     _orphans.clear()
