@@ -9,6 +9,7 @@ import enum
 import gc
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -18,6 +19,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import gevent
 import pytest
@@ -27,7 +29,7 @@ from django.test import Client, override_settings
 
 from django_events import Created, Event, EventDispatcher, EventListener, Observer, dispatcher
 from django_events._routing import handler_label
-from tests.conftest import ROOT, Recorder, finish_drains
+from tests.conftest import ROOT, Recorder, finish_drains, measured
 from tests.testapp.models import Customer
 
 
@@ -44,7 +46,7 @@ def run_script(script: str, timeout: float = 15) -> subprocess.CompletedProcess[
         path = Path(directory, "script.py")
         path.write_text(textwrap.dedent(script))
         return subprocess.run(
-            [sys.executable, str(path)],
+            [sys.executable, *measured(), str(path)],
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -567,7 +569,10 @@ def test_legacy_register_handler_takes_a_compiled_pattern_without_flags(recorder
 
 
 def test_exit_takes_over_from_a_handler_that_swallows_the_end_of_its_drain(
-    queued: EventDispatcher, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+    queued: EventDispatcher,
+    recorder: Recorder,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A stuck handler that catches ``GreenletExit`` and blocks again keeps its drain: exit
     takes the rest of the queue over all the same."""
@@ -589,7 +594,228 @@ def test_exit_takes_over_from_a_handler_that_swallows_the_end_of_its_drain(
     monkeypatch.setattr(delivery, "EXIT_WAIT", 0.01)
     delivery.drain_at_exit()
     assert recorder.calls == [("after",)]
+    assert "exit took the queue over from a drain that did not end within 0.01 s" in caplog.text
     never.set()  # the old drain resumes, finds nothing left, and lets go
     gevent.sleep(0.01)  # (its hub turn: the worker parks again, idle)
     finish_drains()
     assert recorder.calls == [("after",)]
+
+
+# -- the fifth attack: exit, SIGTERM and interrupted handlers ------------------------------
+
+
+def test_a_handlers_own_timeout_escaping_in_the_worker_is_logged_once(
+    queued: EventDispatcher, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A handler that starts its own ``gevent.Timeout`` and lets it escape, in the worker, got
+    two error lines for one failure: ``run`` named the interrupted handler, then the worker
+    logged "a handler let <Timeout> escape" again. One line now, with the traceback; the
+    event's other handler still runs."""
+    seen: list[str] = []
+
+    def times_out(name: str) -> None:
+        gevent.Timeout.start_new(0.01)
+        gevent.sleep(1)
+
+    queued.register("t", times_out)
+    queued.register("t", lambda name: seen.append("second"))
+    queued.dispatch("t")
+    gevent.sleep(0.1)
+    finish_drains()
+    assert seen == ["second"]
+    [record] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert record.getMessage().startswith(f"handler {handler_label(times_out)} was interrupted by Timeout")
+    assert record.exc_info is not None
+
+
+def test_exit_runs_the_rest_of_an_event_whose_stuck_handler_cleans_up_with_io(
+    queued: EventDispatcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Exit ends a handler stuck past EXIT_WAIT with ``GreenletExit``. One whose cleanup does
+    I/O before it lets the exception go (a rollback on a gevent-friendly driver, a socket
+    closed) had one hub turn for it: exit took the queue over, the cleanup never finished
+    and the rest of the event was lost, unlogged. The cleanup now gets EXIT_WAIT more."""
+    from django_events.delivery import gevent as delivery
+
+    monkeypatch.setattr(delivery, "EXIT_WAIT", 0.05)
+    seen: list[str] = []
+    keep_hub_busy = gevent.spawn(gevent.sleep, 5)  # (another greenlet: no LoopExit)
+
+    def stuck(name: str) -> None:
+        seen.append("stuck start")
+        try:
+            gevent.sleep(60)
+        except BaseException:
+            gevent.sleep(0.001)  # cleanup I/O, then it lets the exception go
+            seen.append("stuck cleaned up")
+            raise
+
+    queued.register("s", stuck)
+    queued.register("s", lambda name: seen.append("rest of s"))
+    queued.register("later", lambda name: seen.append("later"))
+    queued.dispatch("s")
+    queued.dispatch("later")
+    gevent.sleep(0)  # the worker starts s, which blocks
+    exit_then(keep_hub_busy.kill)
+    assert seen == ["stuck start", "stuck cleaned up", "rest of s", "later"]
+
+
+def exit_then(finish: Callable[[], object]) -> None:
+    """The exit drain, then ``finish()`` (in a function of its own: coverage's tracer loses
+    the frame that the exit drain returns to after greenlets switched in a handler's cleanup)."""
+    from django_events.delivery import gevent as delivery
+
+    try:
+        delivery.drain_at_exit()
+    finally:
+        finish()
+
+
+def test_events_held_for_adispatch_that_a_base_exception_cuts_short_wait_in_the_queue(
+    queued: EventDispatcher, recorder: Recorder
+) -> None:
+    """The events ``adispatch``'s sync handlers dispatched (held, then run before it returns):
+    when a handler of theirs ends in an exception other than ``Exception``, the rest, first
+    the rest of that event, was logged as left to run later but dropped. It now waits in
+    the thread's queue."""
+    from django_events.delivery import gevent as delivery
+
+    class Stop(BaseException):
+        pass
+
+    def stops(name: str) -> None:
+        raise Stop
+
+    queued.register("cut", stops)
+    queued.register("cut", recorder)
+    queued.register("next", recorder)
+    held: list[Any] = [(queued, "cut", (), {}, None, None), (queued, "next", (), {}, None, None)]
+    with pytest.raises(Stop):
+        delivery._run_held(held, False, None)
+    assert queued.pending() == 2  # the rest of "cut" and "next"
+    queued.clear_queue()
+    assert recorder.calls == [("cut",), ("next",)]
+
+
+def test_sigterm_in_a_gevent_process_while_the_main_greenlet_runs_a_handler() -> None:
+    """README, Graceful shutdown: SIGTERM raises SystemExit in the main greenlet, as Python
+    raises a signal's exception in the main thread; when the main greenlet itself runs a
+    handler (a script's own ``clear_queue()``), that handler is interrupted and named in the
+    log, and exit runs the rest of its event and the later events (the process dies of the
+    signal afterwards). In any other greenlet the running code is not interrupted."""
+    script = """
+        from gevent import monkey
+        monkey.patch_all()
+        import os, signal, time
+        import django
+        from django.conf import settings
+        settings.configure(INSTALLED_APPS=["django_events"], DJANGO_EVENTS={"MODE": "gevent"})
+        django.setup()
+        from django_events import dispatcher, on
+
+        @on("work")
+        def spins(name):
+            print("start", flush=True)
+            if os.environ.get("SENT") is None:  # (the first event only)
+                os.environ["SENT"] = "1"
+                os.kill(os.getpid(), signal.SIGTERM)  # arrives here, in the main greenlet
+            end = time.monotonic() + 0.2
+            while time.monotonic() < end:
+                pass
+            print("end", flush=True)
+
+        @on("work")
+        def second(name):
+            print("second", flush=True)
+
+        dispatcher.dispatch("work")
+        dispatcher.dispatch("work")
+        dispatcher.clear_queue()
+        print("cleared", flush=True)
+    """
+    result = run_script(script)
+    assert result.returncode == -signal.SIGTERM, result.stderr
+    assert result.stdout.splitlines() == ["start", "second", "start", "end", "second"], result.stderr
+    assert "was interrupted by SystemExit for event 'work'; 1 handler(s)" in result.stderr
+
+
+def test_exit_ending_a_slow_async_handler_in_a_gevent_process_cancels_it_first() -> None:
+    """Under ``monkey.patch_all()`` an async handler runs in gevent's thread pool while the
+    worker waits. Exit ending it (past EXIT_WAIT) ended only that wait: the handler went on
+    in its thread while exit ran the next event, and the event it dispatched at its end was
+    lost. Its task is now cancelled, and its thread ends before exit goes on."""
+    script = """
+        from gevent import monkey
+        monkey.patch_all()
+        import asyncio, time
+        import django
+        from django.conf import settings
+        settings.configure(INSTALLED_APPS=["django_events"], DJANGO_EVENTS={"MODE": "gevent"})
+        django.setup()
+        import gevent
+        from django_events import dispatcher, on
+        from django_events.delivery import gevent as delivery
+
+        delivery.EXIT_WAIT = 0.2
+
+        @on("a")
+        async def slow(name):
+            print("async start", flush=True)
+            try:
+                await asyncio.sleep(5)
+            except asyncio.CancelledError:
+                print("async cancelled", flush=True)
+                dispatcher.dispatch("child")
+                raise
+
+        @on("child")
+        def child(name):
+            print("child", flush=True)
+
+        @on("later")
+        def later(name):
+            print("later", flush=True)
+
+        dispatcher.dispatch("a")
+        dispatcher.dispatch("later")
+        gevent.sleep(0.05)  # the worker starts a
+        print("exiting", flush=True)
+    """
+    result = run_script(script)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["async start", "exiting", "async cancelled", "later", "child"], (
+        result.stderr
+    )
+    assert "was interrupted by GreenletExit for event 'a'; 0 handler(s)" in result.stderr
+
+
+def test_exit_ending_an_async_handler_in_gevents_thread_pool_cancels_it_first(
+    queued: EventDispatcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The test above, in this process: the thread pool as under ``patch_all()``."""
+    import asyncio
+
+    from django_events import _running
+    from django_events.delivery import gevent as delivery
+
+    monkeypatch.setattr(_running, "is_module_patched", lambda name: name == "threading")
+    monkeypatch.setattr(delivery, "EXIT_WAIT", 0.05)
+    seen: list[str] = []
+
+    async def slow(name: str) -> None:
+        seen.append("start")
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            queued.dispatch("child")
+            raise
+
+    queued.register("a", slow)
+    queued.register("child", lambda name: seen.append("child"))
+    queued.register("later", lambda name: seen.append("later"))
+    queued.dispatch("a")
+    queued.dispatch("later")
+    gevent.sleep(0.02)  # the worker waits for the handler in the pool
+    exit_then(lambda: None)
+    assert seen == ["start", "cancelled", "later", "child"]

@@ -279,15 +279,35 @@ def _in_new_loop(
 ) -> object:
     """Run ``handler`` in a new event loop, in the caller's context: in this thread when no
     loop runs here and it is not a gevent process (exit), else in an OS thread that the
-    caller waits for (gevent's thread pool in a monkey-patched process)."""
+    caller waits for (gevent's thread pool in a monkey-patched process).
+
+    In the thread pool, when the waiting greenlet is ended (exit ending a handler that ran
+    too long, a ``gevent.Timeout`` of its drain), the handler's task is cancelled and its
+    thread ends before the exception goes on: no handler of the queue runs meanwhile, and
+    what it dispatched is queued after it."""
     context = contextvars.copy_context()
+    tasks: list[asyncio.Task[Any]] = []
+
+    async def main() -> object:
+        task = asyncio.current_task()
+        assert task is not None  # (asyncio.run runs it in a task)
+        tasks.append(task)
+        return await handler(*args, **kwargs)
 
     def in_new_loop() -> object:
-        return context.run(asyncio.run, _await(handler(*args, **kwargs)))
+        return context.run(asyncio.run, main())
 
-    if is_module_patched("threading"):
-        return get_hub().threadpool.apply(in_new_loop)
-    return beside_the_loop(in_new_loop)
+    if not is_module_patched("threading"):
+        return beside_the_loop(in_new_loop)
+    result = get_hub().threadpool.spawn(in_new_loop)
+    try:
+        return result.get()
+    except BaseException:
+        if not result.ready():  # pragma: no branch (ready: the handler ended just then)
+            for task in tasks:  # (none yet: it runs to its end)
+                task.get_loop().call_soon_threadsafe(task.cancel)
+            result.wait()  # (the exception that ended the wait goes on, not the handler's)
+        raise
 
 
 def beside_the_loop(call: Callable[[], _T]) -> _T:
@@ -352,13 +372,16 @@ async def afinish(result: object) -> object:
 
 
 def log_interrupted(name: str, registration: Registration, exc: BaseException, left: int) -> None:
-    """The error line of a queued event's handler that its drain's greenlet stopped."""
+    """The error line of a queued event's handler that an exception other than ``Exception``
+    stopped (its drain's greenlet's Timeout, a kill, exit ending it, its own escaped Timeout),
+    with the traceback: where it was."""
     logger.error(
         "handler %s was interrupted by %s for event %r; %d handler(s) of the event left to run later",
         registration.label,
         type(exc).__name__,
         name,
         left,
+        exc_info=exc,
         extra={"event_name": name, "handler": registration.label},
     )
 

@@ -354,9 +354,8 @@ def _work(queue: ThreadQueue) -> None:
         while True:
             try:
                 _drain(queue, False)
-            except Timeout as exc:  # a handler's own timeout that it let escape: nobody owns it here
-                logger.error("a handler let %r escape; the queue goes on", exc, exc_info=exc)
-                continue
+            except Timeout:  # a handler's own timeout that it let escape: nobody owns it here
+                continue  # (``run`` logged the handler it interrupted, and put back the rest)
             if queue.items and not queue.lock.locked() and not queue.exit_waits:
                 continue  # events came while its drain had lost the queue (taken over): run them
             queue.idle = True
@@ -492,11 +491,22 @@ def _wait_for(queue: ThreadQueue) -> bool:
 
 def _stop(queue: ThreadQueue, drainer: greenlet) -> bool:
     """At exit, end a drain that did not end in time: ``GreenletExit`` in its greenlet, whose
-    ``run`` puts the rest of its event back first in the queue and lets go. Whether it let
-    go (a handler that swallows the exception and blocks again keeps it)."""
+    ``run`` puts the rest of its event back first in the queue and lets go. A handler's
+    cleanup that yields (a rollback, a socket closed) gets ``EXIT_WAIT`` more. Whether it
+    let go (a handler that swallows the exception and blocks again keeps it)."""
     gevent.kill(drainer, GreenletExit)  # thrown in its greenlet from the hub, which then
     gevent.sleep(0)  # goes on to this one (a dying greenlet switches to its parent, the hub)
-    return not queue.lock.locked()
+    if queue.lock.locked():
+        _wait_for(queue)
+    if queue.lock.locked():
+        logger.error(
+            "exit took the queue over from a drain that did not end within %s s of GreenletExit "
+            "(a handler that swallows it or blocks in its cleanup): the rest of the event it "
+            "was running is lost; the later events run",
+            EXIT_WAIT,
+        )
+        return False
+    return True
 
 
 def _take_over(queue: ThreadQueue) -> Any:
@@ -567,7 +577,11 @@ def _run_held(held: list[Item], may_raise: bool, error: Exception | None) -> Exc
         items = deque(held)
         held.clear()
         sink, name, args, kwargs, waiting, context = items.popleft()
-        error = run(sink, None, name, args, kwargs, context, waiting, may_raise, error, items)
+        try:
+            error = run(sink, None, name, args, kwargs, context, waiting, may_raise, error, items)
+        except BaseException:  # (cut short: the rest, first the interrupted event's, waits)
+            _requeue([*items, *held])
+            raise
     return error
 
 
