@@ -282,16 +282,20 @@ def _in_new_loop(
     caller waits for (gevent's thread pool in a monkey-patched process).
 
     In the thread pool, when the waiting greenlet is ended (exit ending a handler that ran
-    too long, a ``gevent.Timeout`` of its drain), the handler's task is cancelled and its
-    thread ends before the exception goes on: no handler of the queue runs meanwhile, and
-    what it dispatched is queued after it."""
+    too long, a ``gevent.Timeout`` of its drain), the handler's task is cancelled and the
+    greenlet waits for its thread to end (the task ends at its next ``await``) before the
+    exception goes on: no handler of the queue runs meanwhile, and what it dispatched is
+    queued after it. A handler that had not started yet never starts."""
     context = contextvars.copy_context()
     tasks: list[asyncio.Task[Any]] = []
+    stopped: list[bool] = []  # (list operations are atomic: shared with the pool's thread)
 
     async def main() -> object:
         task = asyncio.current_task()
         assert task is not None  # (asyncio.run runs it in a task)
         tasks.append(task)
+        if stopped:  # ended before it started: the handler does not run
+            return None
         return await handler(*args, **kwargs)
 
     def in_new_loop() -> object:
@@ -303,8 +307,10 @@ def _in_new_loop(
     try:
         return result.get()
     except BaseException:
-        if not result.ready():  # pragma: no branch (ready: the handler ended just then)
-            for task in tasks:  # (none yet: it runs to its end)
+        stopped.append(True)
+        if tasks:  # (else it has not started, and will not run the handler)
+            task = tasks[0]
+            with contextlib.suppress(RuntimeError):  # (its loop closed: it just ended)
                 task.get_loop().call_soon_threadsafe(task.cancel)
             result.wait()  # (the exception that ended the wait goes on, not the handler's)
         raise

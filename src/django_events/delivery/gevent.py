@@ -579,8 +579,12 @@ def _run_held(held: list[Item], may_raise: bool, error: Exception | None) -> Exc
         sink, name, args, kwargs, waiting, context = items.popleft()
         try:
             error = run(sink, None, name, args, kwargs, context, waiting, may_raise, error, items)
-        except BaseException:  # (cut short: the rest, first the interrupted event's, waits)
-            _requeue([*items, *held])
+        except BaseException:  # (cut short: the rest, first the interrupted event's, waits
+            token = diverted.set(None)  # in the queue, not in ``held``, which is dropped)
+            try:
+                _requeue([*items, *held])
+            finally:
+                diverted.reset(token)
             raise
     return error
 
