@@ -6,3 +6,18 @@ named by ``DJANGO_EVENTS_GSERVER_DB``, creates the observed model's table, dispa
 event at start-up and serves. Every handler appends one line per event it handles to the
 file named by ``DJANGO_EVENTS_GSERVER_LOG``: ``handler<TAB>key``.
 """
+
+from __future__ import annotations
+
+import socket
+
+
+def read_line(sock: socket.socket) -> bytes:
+    """What ``sock`` receives up to a newline (included), or until the peer closes."""
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = sock.recv(100)
+        if not chunk:
+            break
+        data += chunk
+    return data

@@ -14,6 +14,7 @@ import gevent
 
 from django_events import Event, ModelObserver, observes, on
 
+from . import read_line
 from .models import Thing, make
 
 
@@ -82,12 +83,7 @@ def talks(name: str, key: str, port: int) -> None:
     """I/O on a (monkey-patched) socket to the echo server of serve.py."""
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
         sock.sendall(key.encode() + b"\n")
-        answer = b""
-        while not answer.endswith(b"\n"):
-            chunk = sock.recv(100)
-            if not chunk:
-                break
-            answer += chunk
+        answer = read_line(sock)
     record("socket", answer.decode().strip())
 
 

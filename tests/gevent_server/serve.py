@@ -13,6 +13,7 @@ monkey.patch_all()
 
 import os  # noqa: E402
 import signal  # noqa: E402
+import socket  # noqa: E402
 import sys  # noqa: E402
 
 import django  # noqa: E402
@@ -27,18 +28,15 @@ from django.core.wsgi import get_wsgi_application  # noqa: E402
 from django.db import connection  # noqa: E402
 
 from django_events import dispatcher  # noqa: E402
+from tests.gevent_server import read_line  # noqa: E402
 from tests.gevent_server.models import Thing  # noqa: E402
 
 
-def echo(sock, address) -> None:  # type: ignore[no-untyped-def]
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = sock.recv(100)
-        if not chunk:
-            return
-        data += chunk
-    gevent.sleep(0.05)
-    sock.sendall(data)
+def echo(sock: socket.socket, address: object) -> None:
+    data = read_line(sock)
+    if data.endswith(b"\n"):  # (else the client left)
+        gevent.sleep(0.05)
+        sock.sendall(data)
 
 
 def main() -> None:
