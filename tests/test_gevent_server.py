@@ -79,12 +79,15 @@ class Server:
 
     def wait_for(self, expected: collections.Counter[Line]) -> collections.Counter[Line]:
         """What the handlers wrote once it holds everything expected (or the time is up)."""
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            found = self.handled()
-            if found >= expected or time.monotonic() > deadline:
-                return found
-            time.sleep(0.02)
+        wait_until(lambda: self.handled() >= expected)
+        return self.handled()
+
+
+def wait_until(holds: Callable[[], bool]) -> None:
+    """Poll until ``holds()`` is true or the time is up (the caller's assert says which)."""
+    deadline = time.monotonic() + TIMEOUT
+    while not holds() and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def free_ports(count: int) -> list[int]:
@@ -290,9 +293,9 @@ def test_raise_handler_errors_raises_at_request_end_after_the_response(start: St
     assert server.get("/fail/x0/")[0] == ""
     expected = collections.Counter([("fail", "x0"), ("after-fail", "x0")])
     assert server.wait_for(expected + STARTUP) == expected + STARTUP
-    deadline = time.monotonic() + TIMEOUT
-    while "RuntimeError: handler failed for x0" not in server.output() and time.monotonic() < deadline:
-        time.sleep(0.02)  # (the server prints it just after the handlers ran)
+    # (the server prints it just after the handlers ran)
+    wait_until(lambda: "RuntimeError: handler failed for x0" in server.output())
+    assert "RuntimeError: handler failed for x0" in server.output(), server.output()
     assert "drain_at_request_end" in server.output(), server.output()
     assert server.stop()[0] == -signal.SIGTERM
 
