@@ -438,12 +438,30 @@ class EventsTestCaseMixin:
         self.dispatched_events = stack.enter_context(capture_events(target))
         self.addCleanup(stack.close)  # type: ignore[attr-defined]
 
+    @overload
+    def assertEventDispatched(
+        self, target: type[_E], where: Callable[[_E], object] | None = None, times: int | None = None
+    ) -> None: ...
+    @overload
+    def assertEventDispatched(
+        self, target: str, where: Callable[[DispatchedEvent], object] | None = None, times: int | None = None
+    ) -> None: ...
     def assertEventDispatched(
         self, target: Target, where: Callable[[Any], object] | None = None, times: int | None = None
     ) -> None:
+        """Fail unless ``target`` was dispatched (``times`` times exactly, if given)."""
         self.dispatched_events.assert_dispatched(target, where, times)
 
+    @overload
+    def assertEventNotDispatched(
+        self, target: type[_E], where: Callable[[_E], object] | None = None
+    ) -> None: ...
+    @overload
+    def assertEventNotDispatched(
+        self, target: str, where: Callable[[DispatchedEvent], object] | None = None
+    ) -> None: ...
     def assertEventNotDispatched(self, target: Target, where: Callable[[Any], object] | None = None) -> None:
+        """Fail if ``target`` was dispatched."""
         self.dispatched_events.assert_not_dispatched(target, where)
 
     def assertNoEventsDispatched(self) -> None:

@@ -10,6 +10,7 @@ from django_events import Dispatcher, Event
 from django_events.testing import (
     Capture,
     DispatchedEvent,
+    EventsTestCaseMixin,
     assert_dispatched,
     assert_not_dispatched,
     capture_events,
@@ -64,3 +65,15 @@ class TestLegacy:
     def test_something(self) -> None:
         Dispatcher.Expect(OrderPaid)
         Dispatcher.Expect("some::event")
+
+
+class TestWithTheMixin(EventsTestCaseMixin):
+    def test_something(self) -> None:
+        self.assertEventDispatched(OrderPaid, where=lambda e: e.amount > 0, times=1)
+        self.assertEventDispatched(OrderPaid, where=lambda e: e.nope)  # type: ignore[attr-defined]
+        self.assertEventDispatched(OrderPaid, where=is_refund)  # type: ignore[arg-type]
+        self.assertEventDispatched("events::db::.*", where=is_created)
+        self.assertEventDispatched("events::db::.*", where=is_big)  # type: ignore[arg-type]
+        self.assertEventNotDispatched(OrderPaid, where=lambda e: e.amount < 0)
+        self.assertEventNotDispatched(OrderPaid, where=lambda e: e.nope)  # type: ignore[attr-defined]
+        self.assertEventNotDispatched("mail::.*", where=lambda r: r.args == ())
