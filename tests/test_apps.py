@@ -6,6 +6,7 @@ import pytest
 from django.test import override_settings
 
 from django_events.apps import autodiscover
+from django_events.conf import problems
 
 
 def test_events_modules_of_installed_apps_are_imported_at_startup() -> None:
@@ -29,6 +30,20 @@ def test_autodiscover_can_be_turned_off() -> None:
 def test_autodiscover_takes_module_names() -> None:
     assert "tests.testapp.models" in autodiscover()
     assert "tests.myapp.events" not in autodiscover()
+
+
+@override_settings(DJANGO_EVENTS={"AUTODISCOVER": ["observers.example", "events.no_such_module"]})
+def test_autodiscover_takes_dotted_submodule_names() -> None:
+    """A submodule in a package is found; an app whose module is no package is skipped."""
+    assert autodiscover() == ["tests.myapp.observers.example"]
+
+
+@pytest.mark.parametrize("value", [["events."], ["events..handlers"], [".events"], ["events.2nd"]])
+def test_a_module_name_with_an_empty_or_bad_part_is_refused(value: list[str]) -> None:
+    with override_settings(DJANGO_EVENTS={"AUTODISCOVER": value}):
+        assert autodiscover() == []
+    [problem] = problems({"AUTODISCOVER": value})
+    assert f"is {value!r}; expected True, False or a list of module names" in problem.msg
 
 
 @override_settings(DJANGO_EVENTS={"AUTODISCOVER": "yes"})

@@ -109,9 +109,14 @@ def _autodiscover_modules(value: object) -> tuple[str, ...] | None:
         return DEFAULT_AUTODISCOVER
     if value is False:
         return ()
-    if isinstance(value, (list, tuple)) and all(isinstance(m, str) and m.isidentifier() for m in value):
+    if isinstance(value, (list, tuple)) and all(isinstance(m, str) and _is_module_name(m) for m in value):
         return tuple(value)
     return None
+
+
+def _is_module_name(name: str) -> bool:
+    """``receivers`` or a dotted submodule such as ``events.handlers``."""
+    return all(part.isidentifier() for part in name.split("."))
 
 
 def _parse(raw: object) -> EventSettings:
