@@ -1,14 +1,15 @@
 from __future__ import annotations
 
 import json
+import re
 from io import StringIO
 from typing import Any
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import models
 
-from django_events import Created, Event, EventListener, dispatcher, on
+from django_events import Created, Event, EventDispatcher, EventListener, dispatcher, on
 
 
 class Paid(Event):
@@ -136,3 +137,58 @@ def test_typed_model_events_of_two_apps_models_of_one_name_are_listed_apart() ->
         "tests.myapp.models.Created[SameName] (Event class)\n"
         "  tests.test_commands.created_there  [immediate]\n"
     ) in output
+
+
+#: Another dispatcher, for --dispatcher (a project's payments, say).
+payments = EventDispatcher(mode="sync")
+
+
+def refund_mail(name: str) -> None: ...
+
+
+def test_dispatcher_lists_another_dispatchers_registrations() -> None:
+    payments.register("payments::refund::.*", refund_mail)
+    try:
+        listed = run("--dispatcher", "tests.test_commands.payments")
+        matched = run("--dispatcher", "tests.test_commands.payments", "--match", "payments::refund::done")
+        document = json.loads(run("--dispatcher", "tests.test_commands.payments", "--json"))
+    finally:
+        payments.unregister("payments::refund::.*", refund_mail)
+    assert listed.splitlines() == [
+        "mode: sync; 1 registration(s)",
+        "payments::refund::.*",
+        "  tests.test_commands.refund_mail  [immediate]",
+    ]
+    assert matched.splitlines()[1] == (
+        "  1. tests.test_commands.refund_mail  [immediate] via pattern 'payments::refund::.*'"
+    )
+    assert document["mode"] == "sync"
+    assert [entry["handler"] for entry in document["handlers"]] == ["tests.test_commands.refund_mail"]
+    assert "refund_mail" not in run()  # the default dispatcher's list does not have it
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        (
+            "tests.test_commands.no_such_name",
+            "--dispatcher 'tests.test_commands.no_such_name' cannot be imported (Module "
+            '"tests.test_commands" does not define a "no_such_name" attribute/class); expected the '
+            "dotted path of an EventDispatcher, such as 'shop.events.payments'",
+        ),
+        (
+            "payments",
+            "--dispatcher 'payments' cannot be imported (payments doesn't look like a module path); "
+            "expected the dotted path of an EventDispatcher, such as 'shop.events.payments'",
+        ),
+        (
+            "tests.test_commands.refund_mail",
+            "--dispatcher 'tests.test_commands.refund_mail' is <function refund_mail at 0x... "
+            "(function), not an EventDispatcher",
+        ),
+    ],
+)
+def test_dispatcher_that_is_not_one_is_a_command_error(path: str, message: str) -> None:
+    with pytest.raises(CommandError) as raised:
+        run("--dispatcher", path)
+    assert re.sub(r"0x[0-9a-f]+>", "0x...", str(raised.value)) == message

@@ -6,10 +6,12 @@ import dataclasses
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.module_loading import import_string
 
-from django_events._dispatcher import dispatcher
+from django_events._dispatcher import EventDispatcher, dispatcher
 from django_events._routing import Registration
+from django_events.exceptions import describe
 
 
 def _describe(registration: Registration) -> dict[str, Any]:
@@ -44,26 +46,48 @@ def _delivery(entry: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def _dispatcher(path: str | None) -> EventDispatcher:
+    """The dispatcher ``--dispatcher`` names (the default one without it)."""
+    if path is None:
+        return dispatcher
+    try:
+        found = import_string(path)
+    except ImportError as error:
+        raise CommandError(
+            f"--dispatcher {path!r} cannot be imported ({error}); expected the dotted path of an "
+            "EventDispatcher, such as 'shop.events.payments'"
+        ) from error
+    if not isinstance(found, EventDispatcher):
+        raise CommandError(f"--dispatcher {path!r} is {describe(found)}, not an EventDispatcher")
+    return found
+
+
 class Command(BaseCommand):
     help = "List registered event handlers, or the handlers an event name would run, in order."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--match", metavar="NAME", help="show the handlers NAME reaches, in order")
         parser.add_argument("--json", action="store_true", help="print JSON")
+        parser.add_argument(
+            "--dispatcher",
+            metavar="PATH",
+            help="the dotted path of another EventDispatcher (default: django_events.dispatcher)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         name: str | None = options["match"]
-        registrations = dispatcher.registrations if name is None else dispatcher.resolve(name)
+        target = _dispatcher(options["dispatcher"])
+        registrations = target.registrations if name is None else target.resolve(name)
         entries = [_describe(r) for r in registrations]
         if options["json"]:
-            document: dict[str, Any] = {"mode": dispatcher.mode, "handlers": entries}
+            document: dict[str, Any] = {"mode": target.mode, "handlers": entries}
             if name is not None:
                 document["name"] = name
             self.stdout.write(json.dumps(document, indent=2))
         elif name is not None:
             self._write_match(name, entries)
         else:
-            self._write_all(entries)
+            self._write_all(target.mode, entries)
 
     def _write_match(self, name: str, entries: list[dict[str, Any]]) -> None:
         if not entries:
@@ -74,8 +98,8 @@ class Command(BaseCommand):
             via = entry["event_class"] or f"pattern {entry['target']!r}"
             self.stdout.write(f"  {number}. {entry['handler']}  [{_delivery(entry)}] via {via}")
 
-    def _write_all(self, entries: list[dict[str, Any]]) -> None:
-        self.stdout.write(f"mode: {dispatcher.mode}; {len(entries)} registration(s)")
+    def _write_all(self, mode: str, entries: list[dict[str, Any]]) -> None:
+        self.stdout.write(f"mode: {mode}; {len(entries)} registration(s)")
         groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for entry in entries:
             groups.setdefault((entry["kind"], entry["event_class"] or entry["target"]), []).append(entry)
