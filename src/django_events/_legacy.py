@@ -268,7 +268,9 @@ class EventListener:
                 f"{cls.__qualname__}.listensFor must be a non-empty list of Event classes "
                 f"and/or regex strings, got {entries!r}"
             )
-        if cls.handle is EventListener.handle or not callable(cls.handle):
+        if cls.handle is EventListener.handle:  # none defined: nothing to show as "got"
+            raise TypeError(f"{cls.__qualname__} must define handle(self, event, *args, **kwargs)")
+        if not callable(cls.handle):
             raise TypeError(
                 f"{cls.__qualname__} must define handle(self, event, *args, **kwargs), "
                 f"got {describe(cls.__dict__.get('handle', cls.handle))}"

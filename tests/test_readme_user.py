@@ -1,0 +1,56 @@
+"""Findings of a newcomer who followed README.md in a fresh project (attack-readme)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from django.test import override_settings
+
+from tests.test_errors import CASES, Case, queued_before  # noqa: F401  (the fixture)
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+#: Names the test cases use where README's rows name a project's (``shop``) own.
+NAMES_IN_THE_TESTS = [
+    ("tests.test_errors.queued_audit", "shop.handlers.audit"),
+    ("function queued_audit at", "function audit at"),
+    ("tests.test_errors.Address", "shop.events.Address"),
+]
+
+
+def _errors_table() -> dict[str, str]:
+    """README's Errors table: the ``call`` cell -> the ``error`` cell, without backticks."""
+    section = README.read_text(encoding="utf-8").split("\n## Errors\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    table = {}
+    for row in rows:
+        cells = re.findall(r"`([^`]*)`", row.split(" | ")[0]) + [row.rsplit(" | ", 1)[1].rstrip(" |")]
+        table[cells[0]] = cells[-1]
+    return table
+
+
+def _printed(error_cell: str) -> list[str]:
+    """The messages an ``error`` cell prints: each backticked part (a setting's row has two)."""
+    return re.findall(r"`([^`]*)`", error_cell)
+
+
+def _pattern(printed: str) -> str:
+    """A printed message as a regex: ``...`` stands for any text, ``0x...`` for an address."""
+    return ".*".join(re.escape(part) for part in printed.split("..."))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.call for case in CASES])
+def test_the_errors_table_prints_the_real_message(case: Case, queued_before: object) -> None:
+    """Each row's error reads as printed (its ``...`` aside), type name included."""
+    printed = _printed(_errors_table()[case.call])
+    with override_settings(**case.settings):
+        with pytest.raises(case.error) as raised:
+            case.run(queued_before)  # type: ignore[arg-type]
+    actual = f"{type(raised.value).__name__}: {raised.value}"
+    for test_name, readme_name in NAMES_IN_THE_TESTS:
+        actual = actual.replace(test_name, readme_name)
+    message = printed[-1].removeprefix("at first use ")
+    assert re.fullmatch(_pattern(message), actual, re.DOTALL), (message, actual)
