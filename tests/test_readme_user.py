@@ -8,7 +8,11 @@ from pathlib import Path
 import pytest
 from django.test import override_settings
 
-from tests.test_errors import CASES, Case, queued_before  # noqa: F401  (the fixture)
+from django_events import EventDispatcher
+from tests import test_errors
+from tests.test_errors import CASES, Case
+
+queued_before = test_errors.queued_before  # the fixture: events queued before each bad call
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -27,7 +31,7 @@ def _errors_table() -> dict[str, str]:
     rows = [line for line in section.splitlines() if line.startswith("| `")]
     table = {}
     for row in rows:
-        cells = re.findall(r"`([^`]*)`", row.split(" | ")[0]) + [row.rsplit(" | ", 1)[1].rstrip(" |")]
+        cells = [*re.findall(r"`([^`]*)`", row.split(" | ")[0]), row.rsplit(" | ", 1)[1].rstrip(" |")]
         table[cells[0]] = cells[-1]
     return table
 
@@ -43,12 +47,11 @@ def _pattern(printed: str) -> str:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.call for case in CASES])
-def test_the_errors_table_prints_the_real_message(case: Case, queued_before: object) -> None:
+def test_the_errors_table_prints_the_real_message(case: Case, queued_before: EventDispatcher) -> None:
     """Each row's error reads as printed (its ``...`` aside), type name included."""
     printed = _printed(_errors_table()[case.call])
-    with override_settings(**case.settings):
-        with pytest.raises(case.error) as raised:
-            case.run(queued_before)  # type: ignore[arg-type]
+    with override_settings(**case.settings), pytest.raises(case.error) as raised:
+        case.run(queued_before)
     actual = f"{type(raised.value).__name__}: {raised.value}"
     for test_name, readme_name in NAMES_IN_THE_TESTS:
         actual = actual.replace(test_name, readme_name)
