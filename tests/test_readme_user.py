@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
 from django.test import override_settings
 
-from django_events import EventDispatcher
+from django_events import EventDispatcher, dispatcher, on
 from tests import test_errors
 from tests.test_errors import CASES, Case
 
@@ -57,3 +58,50 @@ def test_the_errors_table_prints_the_real_message(case: Case, queued_before: Eve
         actual = actual.replace(test_name, readme_name)
     message = printed[-1].removeprefix("at first use ")
     assert re.fullmatch(_pattern(message), actual, re.DOTALL), (message, actual)
+
+
+# -- Order: immediate handlers before queued ones, also when the task backend runs at once
+
+RAN: list[str] = []
+
+
+def queued_audit(name: str) -> None:
+    RAN.append("queued")
+
+
+def queued_after_commit(name: str) -> None:
+    RAN.append("queued after commit")
+
+
+def immediate_audit(name: str) -> None:
+    RAN.append("immediate")
+
+
+TASKS_PACKAGE = "django.tasks" if find_spec("django.tasks") else "django_tasks"
+IMMEDIATE_TASKS = {
+    "default": {
+        "BACKEND": f"{TASKS_PACKAGE}.backends.immediate.ImmediateBackend",
+        "QUEUES": ["default"],
+    }
+}
+
+
+@pytest.mark.parametrize("mode", ["sync"])
+def test_immediate_handlers_run_before_queued_ones_with_the_immediate_backend(mode: str) -> None:
+    """README, Order and ``resolve()``: "in the order they run: immediate, then after-commit,
+    then queued". With the task framework's ImmediateBackend (which runs a task when it is
+    enqueued: the usual backend of development and tests) the queued handlers ran first,
+    before the immediate handlers, and a queued after-commit one outside a transaction too."""
+    RAN.clear()
+    with dispatcher.isolate(), override_settings(TASKS=IMMEDIATE_TASKS, DJANGO_EVENTS={"MODE": mode}):
+        on("readme.user.order", queue=True)(queued_audit)
+        on("readme.user.order", queue=True, after_commit=True)(queued_after_commit)
+        on("readme.user.order")(immediate_audit)
+        assert [r.handler for r in dispatcher.resolve("readme.user.order")] == [
+            immediate_audit,
+            queued_audit,
+            queued_after_commit,
+        ]
+        dispatcher.dispatch("readme.user.order")
+        dispatcher.clear_queue()
+    assert RAN == ["immediate", "queued", "queued after commit"]

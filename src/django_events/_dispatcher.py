@@ -289,15 +289,22 @@ class EventDispatcher(_LegacyNames):
         if not self._admitted(name, args, kwargs, route, by_name):
             return
         error = None
+        deferred: list[Callable[[], None]] = []
         for delivery, part in route.parts:
             steps = route.steps(part, name, args, kwargs)
             if not steps:
+                continue
+            prepare = getattr(delivery, "prepare", None)
+            if prepare is not None:  # checked now, handed over once the others were sent
+                deferred.append(prepare(self, steps, name, args, kwargs, None))
                 continue
             if delivery is None:
                 found = await arun(self, steps, name, args, kwargs, _run_in_sync_thread)
             else:
                 found = await _hand_over_in_sync_thread(delivery.send, self, steps, name, args, kwargs, None)
             error = error or found
+        for hand_over in deferred:
+            await _hand_over_in_sync_thread(hand_over)
         if error is not None:
             raise error
 
@@ -320,13 +327,22 @@ class EventDispatcher(_LegacyNames):
         if not self._admitted(name, args, kwargs, route, by_name):
             return
         error = None
+        deferred: list[Callable[[], None]] = []
         for delivery, part in route.parts:
             if delivery is None:  # the mode resolves them again when it delivers
                 found = self._mode_delivery.send(self, None, name, args, kwargs, context)
             else:
                 steps = route.steps(part, name, args, kwargs)
-                found = delivery.send(self, steps, name, args, kwargs, context) if steps else None
+                if not steps:
+                    continue
+                prepare = getattr(delivery, "prepare", None)
+                if prepare is not None:  # checked now (queued: the payload), handed over last
+                    deferred.append(prepare(self, steps, name, args, kwargs, context))
+                    continue
+                found = delivery.send(self, steps, name, args, kwargs, context)
             error = error or found
+        for hand_over in deferred:
+            hand_over()
         if error is not None:
             raise error
 

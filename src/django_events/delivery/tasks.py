@@ -43,10 +43,27 @@ class TaskDelivery:
         kwargs: dict[str, Any],
         context: Context | None,
     ) -> None:
+        self.prepare(sink, steps, name, args, kwargs, context)()
+
+    def prepare(
+        self,
+        sink: Sink,
+        steps: Sequence[Step] | None,
+        name: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        context: Context | None,
+    ) -> Callable[[], None]:
+        """Encode the payload now, so that a PayloadError refuses the dispatch before any
+        handler ran; the call returned enqueues the tasks. The dispatcher makes that call once
+        the event's other handlers were sent: a backend that runs a task when it is enqueued
+        (the ImmediateBackend) then runs queued handlers after the immediate ones (sync mode)."""
         payload = encode(args, kwargs, name=name)
         event_alias = context.database if context is not None else None
         # Enqueued where Django allows the ORM: from async code, in a thread of its own.
-        beside_the_loop(functools.partial(_hand_over, steps or (), name, payload, event_alias))
+        return functools.partial(
+            beside_the_loop, functools.partial(_hand_over, steps or (), name, payload, event_alias)
+        )
 
     def check_handler(self, handler: Callable[..., object], label: str) -> None:
         """A worker finds a queued handler by its dotted path: it must be a function with a
