@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.test import override_settings
 
-from django_events import EventDispatcher, dispatcher, on
+from django_events import Event, EventDispatcher, dispatcher, on
 from tests import test_errors
 from tests.test_errors import CASES, Case
 
@@ -105,3 +105,21 @@ def test_immediate_handlers_run_before_queued_ones_with_the_immediate_backend(mo
         dispatcher.dispatch("readme.user.order")
         dispatcher.clear_queue()
     assert RAN == ["immediate", "queued", "queued after commit"]
+
+
+# -- The legacy API: "repr(event) shows the fields"
+
+
+class ExampleEvent(Event):
+    Name = "ExampleEvent"
+
+    def __init__(self, name: str, value: str, something: str) -> None:
+        self.name, self.value, self.something = name, value, something
+
+
+def test_repr_of_a_legacy_event_shows_its_fields() -> None:
+    """README, The legacy API: for the snippet's ``ExampleEvent`` (its own ``__init__``),
+    "``repr(event)`` shows the fields"; it was ``<...ExampleEvent object at 0x...>``."""
+    event = ExampleEvent("name", "value", "something")
+    assert repr(event) == "ExampleEvent(name='name', value='value', something='something')"
+    assert str(event) == "ExampleEvent"

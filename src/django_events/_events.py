@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import reprlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -169,3 +170,10 @@ class Event(_LegacyNames, metaclass=_EventMeta):
     def __str__(self) -> str:
         """The event's name, as in the original package (``repr()`` shows the fields)."""
         return type(self).event_name
+
+    @reprlib.recursive_repr()
+    def __repr__(self) -> str:
+        """A legacy event (its own ``__init__``, not a dataclass) shows its attributes, as a
+        dataclass shows its fields (a dataclass's own ``__repr__`` replaces this one)."""
+        fields = ", ".join(f"{key}={value!r}" for key, value in getattr(self, "__dict__", {}).items())
+        return f"{type(self).__qualname__}({fields})"
