@@ -101,7 +101,8 @@ class BulkEventsQuerySet(models.QuerySet[_M]):
             updated = super().bulk_update(objs, fields, *args, **kwargs)
         finally:
             _updating_in_bulk.reset(token)
-        _send(self.model, "bulk_updated", (objs, fields), self.db)
+        if updated:  # (rows that are gone: no row touched, nothing dispatched)
+            _send(self.model, "bulk_updated", (objs, fields), self.db)
         return updated
 
     def update(self, **kwargs: Any) -> int:
