@@ -33,7 +33,18 @@ from django_events import (
     observes,
     on,
 )
-from tests.testapp.models import Code, Item, Order, Place, Restaurant, Ticket
+from tests.testapp.models import (
+    BulkInvoice,
+    Code,
+    Invoice,
+    Item,
+    Order,
+    Place,
+    Restaurant,
+    Scoped,
+    Ticket,
+    scopes_enforced,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sync_mode")]
 
@@ -401,3 +412,29 @@ def test_json_values_of_other_types_and_ordered_dicts_in_a_saves_changes() -> No
     assert seen == [({"a": ["x"]}, {"a": [None]}), ({"a": [None]}, {"b": 2})]
     assert type(seen[1][1]) is OrderedDict
     assert order.data == {"b": 2}
+
+
+# -- the check (W002) ---------------------------------------------------------------------------
+
+
+def test_a_model_opted_in_through_its_proxy_gets_no_w002() -> None:
+    """README: "A proxy's bulk calls emit its concrete model's batch events": a model whose
+    proxy opts in does dispatch them, so a handler of them is no mistake."""
+    got: list[BulkCreated[Invoice]] = []
+    on(BulkCreated[Invoice])(got.append)
+    BulkInvoice.bulk.bulk_create([BulkInvoice(number="1")])
+    assert len(got) == 1  # dispatched...
+    assert [m.msg for m in run_checks() if m.id == "django_events.W002"] == []  # ...so no warning
+
+
+def test_the_check_does_not_query_managers_that_need_a_scope() -> None:
+    """A manager that raises outside a request (django-scopes) must not crash manage.py
+    check, which runs the checks of every installed app."""
+    on(BulkCreated[Item])(lambda event: None)
+    token = scopes_enforced.set(True)
+    try:
+        assert [m for m in run_checks() if m.id == "django_events.W002"] == []
+        on(BulkCreated[Scoped])(lambda event: None)  # its managers are asked now: by their class
+        assert [m.obj for m in run_checks() if m.id == "django_events.W002"] == [Scoped]
+    finally:
+        scopes_enforced.reset(token)

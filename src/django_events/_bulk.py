@@ -138,7 +138,14 @@ class BulkEventsManager(models.Manager.from_queryset(BulkEventsQuerySet)):  # ty
 
 def opted_in(model: type[models.Model]) -> bool:
     """Whether one of the model's managers makes BulkEventsQuerySets."""
-    return any(isinstance(manager.get_queryset(), BulkEventsQuerySet) for manager in model._meta.managers)
+    return any(_makes_bulk_querysets(manager) for manager in model._meta.managers)
+
+
+def _makes_bulk_querysets(manager: models.Manager[Any]) -> bool:
+    try:
+        return isinstance(manager.get_queryset(), BulkEventsQuerySet)
+    except Exception:  # a manager that needs a request's state (a scope, a tenant): its class says
+        return issubclass(getattr(manager, "_queryset_class", models.QuerySet), BulkEventsQuerySet)
 
 
 # -- typed bulk events -------------------------------------------------------------------------
