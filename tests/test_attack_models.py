@@ -3,6 +3,7 @@ fidelity and the checks, on the paths a Django developer takes."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import pickle
 import threading
@@ -438,3 +439,82 @@ def test_the_check_does_not_query_managers_that_need_a_scope() -> None:
         assert [m.obj for m in run_checks() if m.id == "django_events.W002"] == [Scoped]
     finally:
         scopes_enforced.reset(token)
+
+
+# -- several databases, async, gevent ----------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "other"])
+def test_saves_and_bulk_calls_on_another_database() -> None:
+    seen: list[Any] = []
+    on(Created[Order])(lambda e: seen.append(("created", e.using)))
+    on(Updated[Order])(lambda e: seen.append(("updated", e.using, e.changes)))
+    on(Updated[Order], after_commit=True, using="other")(lambda e: seen.append(("committed", e.using)))
+    on(QuerySetUpdated[Item])(lambda e: seen.append(("qs", e.using, e.pks)))
+    on(BulkCreated[Item])(lambda e: seen.append(("bulk", e.using, [i.pk for i in e.instances])))
+    here = Order.objects.create(status="here")
+    there = Order.objects.using("other").create(pk=here.pk, status="there")
+    there = Order.objects.using("other").get(pk=here.pk)
+    with transaction.atomic(using="other"):
+        there.status = "paid"
+        there.save()
+        assert ("committed", "other") not in seen
+    assert seen == [
+        ("created", "default"),
+        ("created", "other"),
+        ("updated", "other", {"status": ("there", "paid")}),
+        ("committed", "other"),
+    ]
+    seen.clear()
+    (item,) = Item.objects.using("other").bulk_create([Item(sku="o")])
+    Item.objects.using("other").filter(sku="o").update(quantity=2)
+    assert seen == [("bulk", "other", [item.pk]), ("qs", "other", [item.pk])]
+    here.save(using="other")  # the row of the same pk on the other database
+    assert seen[-2:] == [("updated", "other", {"status": ("paid", "here")}), ("committed", "other")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_async_bulk_calls_and_saves() -> None:
+    seen: list[Any] = []
+    on(BulkCreated[Item])(lambda e: seen.append("bulk_created"))
+    on(QuerySetUpdated[Item])(lambda e: seen.append(e.pks))
+    on(QuerySetDeleted[Item])(lambda e: seen.append(("deleted", e.pks)))
+    on(Updated[Order])(lambda e: seen.append(e.changes))
+
+    async def body() -> int:
+        (item,) = await Item.objects.abulk_create([Item(sku="a")])
+        await Item.objects.filter(pk=item.pk).aupdate(quantity=3)
+        order = await Order.objects.acreate(status="new")
+        order = await Order.objects.aget(pk=order.pk)
+        order.status = "paid"
+        await order.asave()
+        await Item.objects.filter(pk=item.pk).adelete()
+        return item.pk
+
+    pk = asyncio.run(body())
+    assert seen == ["bulk_created", [pk], {"status": ("new", "paid")}, ("deleted", [pk])]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_after_commit_deleted_handlers_see_the_deleted_rows_primary_key() -> None:
+    """An after-commit handler of a delete (drop the row from a search index) needs the
+    primary key: Django sets it to None once the delete is done, before the commit."""
+    seen: list[Any] = []
+    on(Deleted[Order], after_commit=True)(lambda e: seen.append(("typed", e.instance.pk)))
+    on(f"{ORDER}::deleted", after_commit=True)(lambda name, order: seen.append(("name", order.pk)))
+
+    @observes(Order, after_commit=True)
+    class Unindex:
+        def deleted(self, instance: Order) -> None:
+            seen.append(("observer", instance.pk))
+
+    order = Order.objects.create()
+    pk = order.pk
+    order.delete()  # autocommit: delivered at once
+    assert seen == [("typed", pk), ("name", pk), ("observer", pk)]
+    seen.clear()
+    order = Order.objects.create()
+    pk = order.pk
+    with transaction.atomic():
+        order.delete()
+    assert seen == [("typed", pk), ("name", pk), ("observer", pk)]

@@ -513,6 +513,18 @@ class _Save(Context):
         return made[0]
 
 
+class _Deleted(_Save):
+    """The Context of a ``deleted`` event: its after-commit handlers get a copy of the
+    instance, which keeps the primary key Django sets to None once the delete is done
+    (before the transaction commits)."""
+
+    __slots__ = ()
+
+    def after_commit(self, args: tuple[Any, ...]) -> tuple[tuple[Any, ...], _Save]:
+        kept = copy.copy(self.instance)
+        return (kept,), _Deleted(self.database or DEFAULT_DB_ALIAS, kept, {})
+
+
 def _emit(
     sender: type[Model],
     action: Action,
@@ -606,7 +618,7 @@ def _pre_delete(sender: type[Model], instance: Model, using: str, **kwargs: Any)
 
 
 def _post_delete(sender: type[Model], instance: Model, using: str, **kwargs: Any) -> None:
-    _emit(sender, "deleted", instance, _Save, (using, instance, {}))
+    _emit(sender, "deleted", instance, _Deleted, (using, instance, {}))
 
 
 def changes(instance: Model) -> dict[str, tuple[Any, Any]]:
