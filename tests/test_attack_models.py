@@ -518,3 +518,51 @@ def test_after_commit_deleted_handlers_see_the_deleted_rows_primary_key() -> Non
     with transaction.atomic():
         order.delete()
     assert seen == [("typed", pk), ("name", pk), ("observer", pk)]
+
+
+def test_a_deferred_json_field_edited_in_place_then_saved() -> None:
+    seen: list[Any] = []
+    on(Updated[Order])(lambda e: seen.append(e.changes))
+    order = Order.objects.create(data={"a": {"b": 1}}, status="new")
+    loaded = Order.objects.defer("data").get(pk=order.pk)
+    loaded.data["a"]["b"] = 2  # loads the field, then edits it in place
+    loaded.save()
+    assert seen == [{"data": ({"a": {"b": 1}}, {"a": {"b": 2}})}]
+    loaded = Order.objects.only("status").get(pk=order.pk)
+    loaded.data["a"]["c"] = 3
+    loaded.save(update_fields=["data"])
+    assert seen[-1] == {"data": ({"a": {"b": 2}}, {"a": {"b": 2, "c": 3}})}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_composite_primary_keys() -> None:
+    import django
+
+    if django.VERSION < (5, 2):  # pragma: no cover
+        pytest.skip("no composite primary keys")
+    from tests.testapp.models import Pair
+
+    seen: list[Any] = []
+    on(Updated[Pair])(lambda e: seen.append(e.changes))
+    on(Deleted[Pair], after_commit=True)(lambda e: seen.append(e.instance.pk))
+    Pair.objects.create(left=1, right=2, label="a")
+    pair = Pair.objects.get(pk=(1, 2))
+    pair.label = "b"
+    pair.save()
+    with transaction.atomic():
+        pair.delete()
+    assert seen == [{"label": ("a", "b")}, (1, 2)]
+
+
+def test_one_observer_class_decorated_for_two_models() -> None:
+    calls: list[str] = []
+
+    class Audit:
+        def created(self, instance: Any) -> None:
+            calls.append(type(instance).__name__)
+
+    observes(Order)(Audit)
+    observes(Ticket)(Audit)
+    Order.objects.create()
+    Ticket.objects.create(title="t")
+    assert calls == ["Order", "Ticket"]
