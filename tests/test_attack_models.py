@@ -489,7 +489,8 @@ def test_async_bulk_calls_and_saves() -> None:
         order.status = "paid"
         await order.asave()
         await Item.objects.filter(pk=item.pk).adelete()
-        return item.pk
+        pk: int = item.pk
+        return pk
 
     pk = asyncio.run(body())
     assert seen == ["bulk_created", [pk], {"status": ("new", "paid")}, ("deleted", [pk])]
