@@ -567,3 +567,11 @@ def test_one_observer_class_decorated_for_two_models() -> None:
     Order.objects.create()
     Ticket.objects.create(title="t")
     assert calls == ["Order", "Ticket"]
+
+
+def test_a_json_value_with_its_keys_in_another_order_is_no_change() -> None:
+    observe_model(Order, track_changes=True)
+    order = Order.objects.create(data={"a": 1, "b": [1, 2]})
+    order = Order.objects.get(pk=order.pk)
+    order.data = {"b": [1, 2], "a": 1}  # other bytes, the same JSON object
+    assert changes(order) == {}
