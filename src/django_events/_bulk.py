@@ -101,7 +101,8 @@ class BulkEventsQuerySet(models.QuerySet[_M]):
             updated = super().bulk_update(objs, fields, *args, **kwargs)
         finally:
             _updating_in_bulk.reset(token)
-        _send(self.model, "bulk_updated", (objs, fields), self.db)
+        if updated:  # (rows that are gone: no row touched, nothing dispatched)
+            _send(self.model, "bulk_updated", (objs, fields), self.db)
         return updated
 
     def update(self, **kwargs: Any) -> int:
@@ -137,7 +138,14 @@ class BulkEventsManager(models.Manager.from_queryset(BulkEventsQuerySet)):  # ty
 
 def opted_in(model: type[models.Model]) -> bool:
     """Whether one of the model's managers makes BulkEventsQuerySets."""
-    return any(isinstance(manager.get_queryset(), BulkEventsQuerySet) for manager in model._meta.managers)
+    return any(_makes_bulk_querysets(manager) for manager in model._meta.managers)
+
+
+def _makes_bulk_querysets(manager: models.Manager[Any]) -> bool:
+    try:
+        return isinstance(manager.get_queryset(), BulkEventsQuerySet)
+    except Exception:  # a manager that needs a request's state (a scope, a tenant): its class says
+        return issubclass(getattr(manager, "_queryset_class", models.QuerySet), BulkEventsQuerySet)
 
 
 # -- typed bulk events -------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from ._dispatcher import live_dispatchers
 from ._events import Event
 from ._live import on_added
 from ._models import TRACKING_ACTIONS, Action, model_event_name, observe_model
+from ._models import _fresh as fresh_changes
 from ._models import _live_changes as live_changes
 from ._models import _Save as Save
 from ._routing import is_async
@@ -120,7 +121,7 @@ class ModelEvent(ProducedEvent[_M]):
         if save is None:
             found: dict[str, tuple[Any, Any]] = {}
         elif save.changes is not None:
-            found = dict(save.changes)
+            found = fresh_changes(save.changes)
         else:
             found = live_changes(instance, save)
         return cls(instance=instance, using=using, raw=raw, changes=found)  # type: ignore[call-arg]  # (Updating, Updated)

@@ -276,8 +276,24 @@ def _thaw(value: Any) -> Any:
     return marshal.loads(value.data) if type(value) is _Frozen else value
 
 
-def _diff(before: dict[str, Any], now: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
-    """``{attname: (old, new)}`` of the values that differ (mutable ones as fresh copies)."""
+def _same(old: Any, new: Any) -> bool:
+    """Whether two thawed values (a JSONField's dicts and lists) are the same JSON: ``1``,
+    ``1.0`` and ``true`` compare equal in Python, and are three values in a row."""
+    if type(old) is not type(new):
+        if isinstance(old, (bool, int, float)) or isinstance(new, (bool, int, float)):
+            return False
+        return bool(old == new)
+    if type(old) is dict:
+        return old.keys() == new.keys() and all(_same(value, new[key]) for key, value in old.items())
+    if type(old) is list:
+        return len(old) == len(new) and all(_same(a, b) for a, b in zip(old, new, strict=True))
+    return bool(old == new)
+
+
+def _diff(before: dict[str, Any], now: dict[str, Any], kept: bool = False) -> dict[str, tuple[Any, Any]]:
+    """``{attname: (old, new)}`` of the values that differ (mutable ones as fresh copies;
+    with ``kept``, as they are frozen, for ``_fresh`` to copy at each reading: what a save
+    keeps for its handlers, each of which may edit what it gets)."""
     changed = {}
     for name, old in before.items():
         new = now.get(name, _MISSING)
@@ -286,10 +302,26 @@ def _diff(before: dict[str, Any], now: dict[str, Any]) -> dict[str, tuple[Any, A
         if type(old) is _Frozen or type(new) is _Frozen:
             if type(old) is type(new) and old.data == new.data:
                 continue  # the same bytes: the same value
-            old, new = _thaw(old), _thaw(new)
-        if new != old:
+            thawed_old, thawed_new = _thaw(old), _thaw(new)
+            if not _same(thawed_old, thawed_new):
+                changed[name] = (old, new) if kept else (thawed_old, thawed_new)
+        elif new != old:
             changed[name] = (old, new)
     return changed
+
+
+def _fresh(changes: dict[str, tuple[Any, Any]]) -> dict[str, tuple[Any, Any]]:
+    """A save's kept changes, with mutable values as copies of their own (a handler that
+    edits one leaves the next handler's, and the next call's, as the save made them)."""
+    return {name: (_copied(old), _copied(new)) for name, (old, new) in changes.items()}
+
+
+def _copied(value: Any) -> Any:
+    if type(value) is _Frozen:
+        return marshal.loads(value.data)
+    if type(value) not in _PLAIN and isinstance(value, _MUTABLE):
+        return copy.deepcopy(value)  # (what marshal cannot write: kept as a deep copy)
+    return value
 
 
 #: This thread's database connections by alias, as ``django.db.connections`` gives them (one
@@ -481,6 +513,18 @@ class _Save(Context):
         return made[0]
 
 
+class _Deleted(_Save):
+    """The Context of a ``deleted`` event: its after-commit handlers get a copy of the
+    instance, which keeps the primary key Django sets to None once the delete is done
+    (before the transaction commits)."""
+
+    __slots__ = ()
+
+    def after_commit(self, args: tuple[Any, ...]) -> tuple[tuple[Any, ...], _Save]:
+        kept = copy.copy(self.instance)
+        return (kept,), _Deleted(self.database or DEFAULT_DB_ALIAS, kept, {})
+
+
 def _emit(
     sender: type[Model],
     action: Action,
@@ -553,7 +597,7 @@ def _post_save(
         kept: _Kept | None = loaded.get(_SNAPSHOT)
         before = kept.values if kept is not None and kept.of(using, pk) else {}
         if not created:
-            changed = _diff(before, now)
+            changed = _diff(before, now, kept=True)
         # Kept: what the row holds now (after update_fields, the other fields as before); not
         # an expression (F("total") + 1): the row has its result, read when needed.
         row = now if created or update_fields is None else {**before, **now}
@@ -574,7 +618,7 @@ def _pre_delete(sender: type[Model], instance: Model, using: str, **kwargs: Any)
 
 
 def _post_delete(sender: type[Model], instance: Model, using: str, **kwargs: Any) -> None:
-    _emit(sender, "deleted", instance, _Save, (using, instance, {}))
+    _emit(sender, "deleted", instance, _Deleted, (using, instance, {}))
 
 
 def changes(instance: Model) -> dict[str, tuple[Any, Any]]:
@@ -605,7 +649,7 @@ def changes(instance: Model) -> dict[str, tuple[Any, Any]]:
     if isinstance(context, _Save) and context.instance is instance:
         save = context
         if save.changes is not None:
-            return dict(save.changes)
+            return _fresh(save.changes)
         return _live_changes(instance, save)
     return _live_changes(instance)
 

@@ -59,6 +59,11 @@ class Context:
         #: The database the event belongs to (a model event's ``using``), or None.
         self.database = database
 
+    def after_commit(self, args: tuple[Any, ...]) -> tuple[tuple[Any, ...], Context]:
+        """The arguments and context after-commit handlers get (a deleted instance's copy
+        that keeps its primary key: see ``_models._Deleted``)."""
+        return args, self
+
 
 current_context: ContextVar[Context | None] = ContextVar("django_events_context", default=None)
 

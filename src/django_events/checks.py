@@ -151,15 +151,22 @@ def check_bulk_events(app_configs: Sequence[AppConfig] | None = None, **kwargs: 
     do not make BulkEventsQuerySets (so nothing ever dispatches them)."""
     registrations = list(live_registrations())
     found: list[CheckMessage] = []
-    for model in apps.get_models():
-        if opted_in(model):
-            continue
+    models = apps.get_models()
+    for model in models:
         names = [bulk_event_name(model, action) for action in BULK_ACTIONS]
         row_event = model_event_name(model, "created")
-        for registration in registrations:
-            # A handler of bulk events: it matches one, and not the model's row events too
-            # (a catch-all such as ".*" is no bulk handler).
-            if any(registration.matches(name) for name in names) and not registration.matches(row_event):
+        # Handlers of bulk events: they match one, and not the model's row events too (a
+        # catch-all such as ".*" is no bulk handler).
+        handlers = [
+            registration
+            for registration in registrations
+            if any(registration.matches(name) for name in names) and not registration.matches(row_event)
+        ]
+        # (managers are asked only then) A proxy's bulk calls emit its concrete model's
+        # events: the model opts in through any model of its concrete model's.
+        concrete = model._meta.concrete_model
+        if handlers and not any(opted_in(m) for m in models if m._meta.concrete_model is concrete):
+            for registration in handlers:
                 found.append(
                     Warning(
                         f"handler {registration.label} listens to bulk events of {model._meta.label}, "

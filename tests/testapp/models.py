@@ -162,3 +162,40 @@ class Account(models.Model):
 
     class Meta:
         base_manager_name = "of_tenant"
+
+
+# -- opting in through a proxy, and a manager that needs a scope (tests/test_attack_models.py) --
+
+
+class Invoice(models.Model):
+    """A plain manager: it opts in to bulk events through its proxy BulkInvoice only."""
+
+    number = models.CharField(max_length=20)
+
+
+class BulkInvoice(Invoice):
+    """A proxy with a manager that makes BulkEventsQuerySets: its bulk calls emit Invoice's events."""
+
+    bulk = BulkEventsManager()
+
+    class Meta:
+        proxy = True
+
+
+#: Whether Scoped's manager insists on a scope (as django-scopes' ScopedManager does).
+scopes_enforced: contextvars.ContextVar[bool] = contextvars.ContextVar("scopes_enforced", default=False)
+
+
+class _ScopedManager(models.Manager["Scoped"]):
+    def get_queryset(self) -> models.QuerySet[Scoped]:
+        if scopes_enforced.get():
+            raise RuntimeError("Scoped.objects used outside of a scope")
+        return super().get_queryset()
+
+
+class Scoped(models.Model):
+    """Its default manager raises outside a scope, as django-scopes' managers do."""
+
+    name = models.CharField(max_length=20)
+
+    objects = _ScopedManager()

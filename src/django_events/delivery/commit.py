@@ -39,7 +39,10 @@ class CommitDelivery:
         context: Context | None,
     ) -> None:
         event_alias = context.database if context is not None else None
-        for alias in dict.fromkeys(step[2].commit_alias(event_alias) for step in steps or ()):
+        aliases = dict.fromkeys(step[2].commit_alias(event_alias) for step in steps or ())
+        if aliases and context is not None:
+            args, context = context.after_commit(args)
+        for alias in aliases:
             when_committed(alias, _on_commit(sink, name, args, kwargs, alias, context))
 
     def check_handler(self, handler: Callable[..., object], label: str) -> None:
