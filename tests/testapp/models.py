@@ -164,7 +164,7 @@ class Account(models.Model):
         base_manager_name = "of_tenant"
 
 
-# -- opting in through a proxy, and a manager that needs a scope (tests/test_attack_models.py) --
+# -- opting in through a proxy, and a manager that needs a scope (tests/test_model_paths.py) -----
 
 
 class Invoice(models.Model):

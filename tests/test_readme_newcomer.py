@@ -1,7 +1,9 @@
-"""Findings of a newcomer who followed README.md in a fresh project (attack-readme)."""
+"""README.md as a newcomer reads it: the Errors table's messages, Order with a task backend
+that runs tasks at once, the legacy events' repr."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from importlib.util import find_spec
 from pathlib import Path
@@ -86,14 +88,14 @@ IMMEDIATE_TASKS = {
 }
 
 
-@pytest.mark.parametrize("mode", ["sync"])
-def test_immediate_handlers_run_before_queued_ones_with_the_immediate_backend(mode: str) -> None:
+@pytest.mark.parametrize("how", ["dispatch", "adispatch"])
+def test_immediate_handlers_run_before_queued_ones_with_the_immediate_backend(how: str) -> None:
     """README, Order and ``resolve()``: "in the order they run: immediate, then after-commit,
     then queued". With the task framework's ImmediateBackend (which runs a task when it is
     enqueued: the usual backend of development and tests) the queued handlers ran first,
     before the immediate handlers, and a queued after-commit one outside a transaction too."""
     RAN.clear()
-    with dispatcher.isolate(), override_settings(TASKS=IMMEDIATE_TASKS, DJANGO_EVENTS={"MODE": mode}):
+    with dispatcher.isolate(), override_settings(TASKS=IMMEDIATE_TASKS, DJANGO_EVENTS={"MODE": "sync"}):
         on("readme.user.order", queue=True)(queued_audit)
         on("readme.user.order", queue=True, after_commit=True)(queued_after_commit)
         on("readme.user.order")(immediate_audit)
@@ -102,7 +104,10 @@ def test_immediate_handlers_run_before_queued_ones_with_the_immediate_backend(mo
             queued_audit,
             queued_after_commit,
         ]
-        dispatcher.dispatch("readme.user.order")
+        if how == "dispatch":
+            dispatcher.dispatch("readme.user.order")
+        else:
+            asyncio.run(dispatcher.adispatch("readme.user.order"))
         dispatcher.clear_queue()
     assert RAN == ["immediate", "queued", "queued after commit"]
 

@@ -1,5 +1,6 @@
-"""Attacks on the model-event features: typed model events, bulk events, change tracking,
-fidelity and the checks, on the paths a Django developer takes."""
+"""Model events on the paths a Django developer takes: typed model events, bulk events,
+change tracking, fidelity and the checks, with inheritance, proxies, odd primary keys,
+other databases, threads, async calls and savepoints."""
 
 from __future__ import annotations
 
