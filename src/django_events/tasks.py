@@ -15,6 +15,7 @@ before that.
 
 from __future__ import annotations
 
+import contextvars
 import datetime
 import logging
 from typing import TYPE_CHECKING, Any, Final
@@ -53,8 +54,22 @@ MAX_BACKOFF: Final = 300.0
 _placed: dict[QueueOptions, Any] = {}
 
 
+#: Set while this process enqueues: a backend that runs the task inside ``enqueue``
+#: (``ImmediateBackend``, Celery's eager mode) runs ``deliver`` within the dispatching
+#: code, whose own queue, drain and error policy then run what the handler dispatched.
+_enqueuing: contextvars.ContextVar[bool] = contextvars.ContextVar("django_events_enqueuing", default=False)
+
+
 def enqueue(registration: Registration, name: str, payload: str, attempt: int = 1) -> None:
     """Enqueue one event for one queued handler, signed (retry ``attempt`` waits its backoff)."""
+    token = _enqueuing.set(True)
+    try:
+        _enqueue(registration, name, payload, attempt)
+    finally:
+        _enqueuing.reset(token)
+
+
+def _enqueue(registration: Registration, name: str, payload: str, attempt: int) -> None:
     options = registration.queue
     assert options is not None
     placed = _placed.get(options) if attempt == 1 else None
@@ -165,5 +180,8 @@ def deliver(handler: str, target: str, name: str, payload: str, attempt: int, si
         raise
     finally:
         # Events the handler dispatched to in-process handlers run now: a worker has no
-        # request end, and its hub may never get control.
-        gevent.drain(may_raise=False)
+        # request end, and its hub may never get control. Not when the backend runs the
+        # task inside the enqueue (ImmediateBackend): the thread's queue is the
+        # dispatching code's, with events of its own that its drain raises the errors of.
+        if not _enqueuing.get():
+            gevent.drain(may_raise=False)
