@@ -123,3 +123,63 @@ def test_what_a_queued_handler_run_by_the_immediate_backend_dispatches_still_run
     assert CALLS == [("relay", Decimal("9.50"))]
     dispatcher.clear_queue()
     assert relayed == [Decimal("9.50")]
+
+
+def results() -> list[Any]:
+    return list(task_backends["default"].results)
+
+
+def run_results() -> None:
+    """Run the DummyBackend's tasks as a worker would, from their stored (JSON) arguments."""
+    for result in results():
+        deliver.call(*result.args, **result.kwargs)
+
+
+@pytest.mark.django_db
+@override_settings(TASKS=DUMMY)
+def test_dummy_backend_tasks_run_later_from_their_json_arguments() -> None:
+    d = EventDispatcher(mode="sync")
+    d.register(Paid, record_paid, queue="mail", priority=5)
+    d.register("attack::.*", record_any, queue=True)
+    d.dispatch(PAID)
+    d.dispatch("attack::named", [1, (2, Decimal("3.10"))], key={"k": None})
+    assert CALLS == []
+    stored = results()
+    assert [(r.task.queue_name, r.task.priority) for r in stored] == [("mail", 5), ("default", 0)]
+    run_results()
+    assert CALLS == [("paid", PAID), ("attack::named", (([1, (2, Decimal("3.10"))],), {"key": {"k": None}}))]
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(TASKS=DUMMY)
+def test_after_commit_queued_handlers_are_not_enqueued_on_rollback_of_a_savepoint() -> None:
+    d = EventDispatcher(mode="sync")
+    d.register(Paid, record_paid, queue=True, after_commit=True)
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                d.dispatch(PAID)
+                raise ValueError("roll back the savepoint")
+        except ValueError:
+            pass
+        d.dispatch(Paid(Decimal("1"), PAID.at, PAID.ref))
+        assert results() == []
+    assert len(results()) == 1
+    run_results()
+    assert [c[1].amount for c in CALLS] == [Decimal("1")]
+
+
+@pytest.mark.django_db
+@override_settings(TASKS={"default": {**DUMMY["default"], "QUEUES": ["default"]}})
+def test_a_queue_the_backend_refuses_enqueues_none_of_the_events_tasks() -> None:
+    """One queued handler's queue is refused by the backend: dispatch raises in the caller,
+    and no other handler of the event got it (not half an event: the caller may retry)."""
+    d = EventDispatcher(mode="sync")
+    d.register(Paid, record_paid, queue=True)
+    d.register("attack::.*|.*Paid", record_any, queue="mail")
+    in_process = []
+    d.register(Paid, in_process.append)
+    with pytest.raises(Exception, match="mail"):
+        d.dispatch(PAID)
+    assert in_process == []
+    assert results() == []

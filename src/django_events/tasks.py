@@ -38,7 +38,7 @@ else:
     except ImportError:  # Django < 6.0: the backport
         from django_tasks import DEFAULT_TASK_BACKEND_ALIAS, task, task_backends
 
-__all__ = ["deliver", "enqueue", "placement_problem"]
+__all__ = ["deliver", "enqueue", "place", "placement_problem"]
 
 logger = logging.getLogger("django_events")
 
@@ -60,16 +60,24 @@ _placed: dict[QueueOptions, Any] = {}
 _enqueuing: contextvars.ContextVar[bool] = contextvars.ContextVar("django_events_enqueuing", default=False)
 
 
-def enqueue(registration: Registration, name: str, payload: str, attempt: int = 1) -> None:
-    """Enqueue one event for one queued handler, signed (retry ``attempt`` waits its backoff)."""
+def enqueue(
+    registration: Registration, name: str, payload: str, attempt: int = 1, placed: Any = None
+) -> None:
+    """Enqueue one event for one queued handler, signed (retry ``attempt`` waits its backoff);
+    ``placed``: the task ``place`` made for it."""
     token = _enqueuing.set(True)
     try:
-        _enqueue(registration, name, payload, attempt)
+        if placed is None:
+            placed = place(registration, attempt)
+        handler, target = registration.label, registration.target_key
+        placed.enqueue(handler, target, name, payload, attempt, sign(handler, target, name, payload, attempt))
     finally:
         _enqueuing.reset(token)
 
 
-def _enqueue(registration: Registration, name: str, payload: str, attempt: int) -> None:
+def place(registration: Registration, attempt: int = 1) -> Any:
+    """``deliver`` on the handler's queue, with its priority (and a retry's backoff); an
+    error (``InvalidTaskError``) when the backend refuses them."""
     options = registration.queue
     assert options is not None
     placed = _placed.get(options) if attempt == 1 else None
@@ -77,8 +85,7 @@ def _enqueue(registration: Registration, name: str, payload: str, attempt: int) 
         placed = deliver.using(**_placement(options, attempt))
         if attempt == 1:
             _placed[options] = placed
-    handler, target = registration.label, registration.target_key
-    placed.enqueue(handler, target, name, payload, attempt, sign(handler, target, name, payload, attempt))
+    return placed
 
 
 def _placement(options: QueueOptions, attempt: int) -> dict[str, Any]:

@@ -75,15 +75,22 @@ class TaskDelivery:
 
 
 def _hand_over(steps: Sequence[Step], name: str, payload: str, event_alias: str | None) -> None:
-    """Enqueue one task per handler, now or when the transaction commits."""
-    from ..tasks import enqueue
+    """Enqueue one task per handler, now or when the transaction commits. Each task to
+    enqueue now is placed (its queue and priority checked by the backend) before any is
+    enqueued: a queue the backend refuses fails the dispatch with no task of it enqueued."""
+    from ..tasks import enqueue, place
 
+    placed = {
+        registration: place(registration)
+        for _handler, _takes_event, registration in steps
+        if not registration.after_commit
+    }
     for _handler, _takes_event, registration in steps:
         if registration.after_commit:
             alias = registration.commit_alias(event_alias)
             when_committed(alias, _enqueue_after_commit(registration, name, payload))
         else:
-            enqueue(registration, name, payload)
+            enqueue(registration, name, payload, placed=placed[registration])
 
 
 def _enqueue_after_commit(registration: Registration, name: str, payload: str) -> Callable[[], None]:
