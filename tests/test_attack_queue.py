@@ -183,3 +183,105 @@ def test_a_queue_the_backend_refuses_enqueues_none_of_the_events_tasks() -> None
         d.dispatch(PAID)
     assert in_process == []
     assert results() == []
+
+
+class Shipped(Event):
+    order: Order
+    ticket: Ticket | None = None
+
+
+def record_shipped(event: Shipped) -> None:
+    CALLS.append(("shipped", (event.order, event.ticket)))
+
+
+@pytest.mark.django_db
+@override_settings(TASKS=DUMMY)
+def test_a_row_deleted_before_the_worker_runs_fails_without_retries(caplog: pytest.LogCaptureFixture) -> None:
+    from django_events.exceptions import MissingInstance
+
+    d = EventDispatcher(mode="sync")
+    d.register(Shipped, record_shipped, queue=True, retries=3)
+    order = Order.objects.create()
+    ticket = Ticket.objects.create(title="t")
+    d.dispatch(Shipped(order, ticket))
+    run_results()
+    assert CALLS == [("shipped", (order, ticket))]
+    assert type(CALLS[0][1][1].pk) is uuid.UUID
+    CALLS.clear()
+    task_backends["default"].clear()
+    d.dispatch(Shipped(order, ticket))
+    pk = order.pk
+    order.delete()
+    (result,) = results()
+    with pytest.raises(MissingInstance, match=rf"testapp.Order with pk={pk} no longer exists"):
+        deliver.call(*result.args)
+    assert CALLS == []
+    assert len(results()) == 1  # no retry
+
+
+@pytest.mark.django_db
+@override_settings(TASKS=IMMEDIATE)
+def test_immediate_backend_retries_a_failing_handler_as_many_times_as_asked(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    d = EventDispatcher(mode="sync")
+    d.register(Boom, fail_boom, queue=True, retries=2)
+    d.dispatch(Boom("k"))  # the backend records the failure; dispatch does not raise
+    assert CALLS == [("boom", "k")] * 3
+    messages = sorted(r.getMessage() for r in caplog.records if r.name == "django_events")
+    assert messages == [
+        "queued handler tests.test_attack_queue.fail_boom failed for event 'tests::test_attack_queue::Boom' (attempt 1 of 3, retrying)",
+        "queued handler tests.test_attack_queue.fail_boom failed for event 'tests::test_attack_queue::Boom' (attempt 2 of 3, retrying)",
+        "queued handler tests.test_attack_queue.fail_boom failed for event 'tests::test_attack_queue::Boom' (attempt 3 of 3)",
+    ]
+
+
+@pytest.mark.django_db
+@override_settings(TASKS=DUMMY)
+def test_dummy_backend_retries_are_deferred_and_signed(caplog: pytest.LogCaptureFixture) -> None:
+    d = EventDispatcher(mode="sync")
+    d.register(Boom, fail_boom, queue=True, retries=1)
+    d.dispatch(Boom("k"))
+    (first,) = results()
+    with pytest.raises(RuntimeError, match="boom k"):
+        deliver.call(*first.args)
+    first_retry = results()[1]
+    assert first_retry.args[4] == 2
+    assert first_retry.task.run_after is not None
+    with pytest.raises(RuntimeError, match="boom k"):
+        deliver.call(*first_retry.args)
+    assert len(results()) == 2
+    assert CALLS == [("boom", "k")] * 2
+
+
+@pytest.mark.django_db
+@override_settings(TASKS=DUMMY)
+def test_an_unsaved_instance_fails_the_dispatch_before_anything_is_enqueued_or_run() -> None:
+    d = EventDispatcher(mode="sync")
+    seen = []
+    d.register(Shipped, seen.append)
+    d.register(Shipped, record_shipped, queue=True)
+    with pytest.raises(PayloadError, match="cannot queue Shipped.order: an unsaved Order"):
+        d.dispatch(Shipped(Order()))
+    with pytest.raises(PayloadError, match="cannot queue Shipped.ticket: an unsaved Ticket"):
+        d.dispatch(Shipped(Order.objects.create(), Ticket(title="x")))
+    assert seen == [] and results() == []
+
+
+@pytest.mark.django_db
+@override_settings(TASKS=DUMMY)
+def test_a_task_enqueued_before_the_event_gained_a_field_with_a_default_still_runs() -> None:
+    """A deploy adds ``tags: tuple[str, ...] = ()`` to Paid while tasks enqueued by the
+    previous version wait in the queue (or an old web process still enqueues during a
+    rolling deploy): those tasks carry no ``tags``. The class's own default fills it; the
+    task is not refused (refused tasks are never retried: the events would be lost)."""
+    d = EventDispatcher(mode="sync")
+    d.register(Paid, record_paid, queue=True)
+    d.dispatch(PAID)
+    (result,) = results()
+    handler, target, name, payload, attempt, _ = result.args
+    old = json.loads(payload)
+    del old["args"][0]["dataclass"][1]["tags"]  # as the previous version wrote it
+    old_payload = json.dumps(old, separators=(",", ":"))
+    deliver.call(handler, target, name, old_payload, attempt, sign(handler, target, name, old_payload, attempt))
+    assert CALLS == [("paid", Paid(PAID.amount, PAID.at, PAID.ref))]
