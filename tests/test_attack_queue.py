@@ -326,3 +326,75 @@ def test_a_queryset_update_with_an_expression_for_a_queued_pattern_handler() -> 
         Item.objects.filter(pk=item.pk).update(quantity=F("quantity") + 1)
     item.refresh_from_db()
     assert item.quantity == 1  # nothing written: the update failed as a whole
+
+
+class Greeted(Event):
+    key: str
+
+
+async def greet(event: Greeted) -> None:
+    CALLS.append(("greet", event.key))
+    dispatcher.dispatch("attack::greeted", event.key)
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(TASKS=IMMEDIATE)
+@pytest.mark.parametrize("how", ["dispatch", "adispatch", "dispatch from async"])
+def test_an_async_queued_handler_runs_through_the_immediate_backend(how: str) -> None:
+    import asyncio
+
+    relayed: list[str] = []
+    dispatcher.register("attack::greeted", lambda name, key: relayed.append(key))
+    dispatcher.register(Greeted, greet, queue=True)
+    if how == "dispatch":
+        dispatcher.dispatch(Greeted("k"))
+    elif how == "adispatch":
+        asyncio.run(dispatcher.adispatch(Greeted("k")))
+    else:
+
+        async def view() -> None:
+            dispatcher.dispatch(Greeted("k"))
+
+        asyncio.run(view())
+    dispatcher.clear_queue()
+    assert CALLS == [("greet", "k")]
+    assert relayed == ["k"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_dispatch_from_a_thread_enqueues_with_the_database_backend() -> None:
+    import threading
+
+    from django.apps import apps
+    from django.conf import settings
+
+    d = EventDispatcher(mode="gevent")
+    d.register(Paid, record_paid, queue=True)
+    d.register("attack::.*", record_any, queue="mail", after_commit=True)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            d.dispatch(PAID)
+            with transaction.atomic():
+                d.dispatch("attack::thread", 1)
+        except BaseException as exc:  # pragma: no cover - only when the test fails
+            errors.append(exc)
+        finally:
+            from django.db import connections
+
+            connections.close_all()
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    assert errors == []
+    (config,) = [c for c in apps.get_app_configs() if c.name == settings.TASKS_APP]
+    rows = list(config.get_model("DBTaskResult")._default_manager.order_by("enqueued_at"))
+    assert [(r.queue_name, r.args_kwargs["args"][2]) for r in rows] == [
+        ("default", Paid.event_name),
+        ("mail", "attack::thread"),
+    ]
+    for row in rows:
+        deliver.call(*row.args_kwargs["args"])
+    assert CALLS == [("paid", PAID), ("attack::thread", ((1,), {}))]
