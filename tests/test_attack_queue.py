@@ -398,3 +398,26 @@ def test_dispatch_from_a_thread_enqueues_with_the_database_backend() -> None:
     for row in rows:
         deliver.call(*row.args_kwargs["args"])
     assert CALLS == [("paid", PAID), ("attack::thread", ((1,), {}))]
+
+
+def record_bulk(event: Any) -> None:
+    CALLS.append(("bulk", event))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="not fixed: as for update(), bulk_create() dispatches after its INSERT committed, so "
+    "a queued BulkCreated handler's PayloadError (no primary keys with ignore_conflicts=True) "
+    "fails a call whose rows were written",
+)
+@pytest.mark.django_db
+@override_settings(TASKS=DUMMY)
+def test_bulk_create_with_ignore_conflicts_for_a_queued_bulk_handler() -> None:
+    from django_events import BulkCreated
+    from tests.testapp.models import Item
+
+    d = EventDispatcher(mode="sync")
+    d.register(BulkCreated[Item], record_bulk, queue=True)
+    with pytest.raises(PayloadError, match="unsaved Item"):
+        Item.objects.bulk_create([Item(sku="a")], ignore_conflicts=True)
+    assert not Item.objects.exists()  # the call failed as a whole
