@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import datetime
 import json
-import logging
 import uuid
 import zoneinfo
 from collections.abc import Iterator
 from decimal import Decimal
+from importlib.util import find_spec
 from typing import Any
 
 import pytest
@@ -23,15 +23,20 @@ from django.test import override_settings
 from django_events import Event, EventDispatcher, PayloadError, dispatcher
 from django_events._payload import sign
 from django_events.tasks import deliver
-from tests.testapp.models import Customer, Order, Ticket
+from tests.testapp.models import Order, Ticket
 
 try:
     from django.tasks import task_backends
+    from django.tasks.exceptions import InvalidTask
 except ImportError:  # the backport
     from django_tasks import task_backends
+    from django_tasks.exceptions import InvalidTaskError as InvalidTask
 
-IMMEDIATE = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend", "QUEUES": ["default", "mail"]}}
-DUMMY = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend", "QUEUES": ["default", "mail"]}}
+FRAMEWORK = "django.tasks" if find_spec("django.tasks") else "django_tasks"
+IMMEDIATE = {
+    "default": {"BACKEND": f"{FRAMEWORK}.backends.immediate.ImmediateBackend", "QUEUES": ["default", "mail"]}
+}
+DUMMY = {"default": {"BACKEND": f"{FRAMEWORK}.backends.dummy.DummyBackend", "QUEUES": ["default", "mail"]}}
 
 CALLS: list[tuple[str, Any]] = []
 
@@ -120,7 +125,7 @@ def test_what_a_queued_handler_run_by_the_immediate_backend_dispatches_still_run
     dispatcher.register("attack::relayed", lambda name, amount: relayed.append(amount))
     dispatcher.register(Paid, relay_paid, queue=True)
     dispatcher.dispatch(PAID)
-    assert CALLS == [("relay", Decimal("9.50"))]
+    assert [("relay", Decimal("9.50"))] == CALLS
     dispatcher.clear_queue()
     assert relayed == [Decimal("9.50")]
 
@@ -147,7 +152,7 @@ def test_dummy_backend_tasks_run_later_from_their_json_arguments() -> None:
     stored = results()
     assert [(r.task.queue_name, r.task.priority) for r in stored] == [("mail", 5), ("default", 0)]
     run_results()
-    assert CALLS == [("paid", PAID), ("attack::named", (([1, (2, Decimal("3.10"))],), {"key": {"k": None}}))]
+    assert [("paid", PAID), ("attack::named", (([1, (2, Decimal("3.10"))],), {"key": {"k": None}}))] == CALLS
 
 
 @pytest.mark.django_db(transaction=True)
@@ -205,7 +210,7 @@ def test_a_row_deleted_before_the_worker_runs_fails_without_retries(caplog: pyte
     ticket = Ticket.objects.create(title="t")
     d.dispatch(Shipped(order, ticket))
     run_results()
-    assert CALLS == [("shipped", (order, ticket))]
+    assert [("shipped", (order, ticket))] == CALLS
     assert type(CALLS[0][1][1].pk) is uuid.UUID
     CALLS.clear()
     task_backends["default"].clear()
@@ -229,10 +234,11 @@ def test_immediate_backend_retries_a_failing_handler_as_many_times_as_asked(
     d.dispatch(Boom("k"))  # the backend records the failure; dispatch does not raise
     assert CALLS == [("boom", "k")] * 3
     messages = sorted(r.getMessage() for r in caplog.records if r.name == "django_events")
+    failed = f"queued handler tests.test_attack_queue.fail_boom failed for event {Boom.event_name!r}"
     assert messages == [
-        "queued handler tests.test_attack_queue.fail_boom failed for event 'tests::test_attack_queue::Boom' (attempt 1 of 3, retrying)",
-        "queued handler tests.test_attack_queue.fail_boom failed for event 'tests::test_attack_queue::Boom' (attempt 2 of 3, retrying)",
-        "queued handler tests.test_attack_queue.fail_boom failed for event 'tests::test_attack_queue::Boom' (attempt 3 of 3)",
+        f"{failed} (attempt 1 of 3, retrying)",
+        f"{failed} (attempt 2 of 3, retrying)",
+        f"{failed} (attempt 3 of 3)",
     ]
 
 
@@ -261,11 +267,12 @@ def test_an_unsaved_instance_fails_the_dispatch_before_anything_is_enqueued_or_r
     seen = []
     d.register(Shipped, seen.append)
     d.register(Shipped, record_shipped, queue=True)
-    with pytest.raises(PayloadError, match="cannot queue Shipped.order: an unsaved Order"):
+    with pytest.raises(PayloadError, match=r"cannot queue Shipped\.order: an unsaved Order"):
         d.dispatch(Shipped(Order()))
-    with pytest.raises(PayloadError, match="cannot queue Shipped.ticket: an unsaved Ticket"):
+    with pytest.raises(PayloadError, match=r"cannot queue Shipped\.ticket: an unsaved Ticket"):
         d.dispatch(Shipped(Order.objects.create(), Ticket(title="x")))
-    assert seen == [] and results() == []
+    assert seen == []
+    assert results() == []
 
 
 @pytest.mark.django_db
@@ -283,8 +290,10 @@ def test_a_task_enqueued_before_the_event_gained_a_field_with_a_default_still_ru
     old = json.loads(payload)
     del old["args"][0]["dataclass"][1]["tags"]  # as the previous version wrote it
     old_payload = json.dumps(old, separators=(",", ":"))
-    deliver.call(handler, target, name, old_payload, attempt, sign(handler, target, name, old_payload, attempt))
-    assert CALLS == [("paid", Paid(PAID.amount, PAID.at, PAID.ref))]
+    deliver.call(
+        handler, target, name, old_payload, attempt, sign(handler, target, name, old_payload, attempt)
+    )
+    assert [("paid", Paid(PAID.amount, PAID.at, PAID.ref))] == CALLS
 
 
 @pytest.mark.django_db
@@ -297,8 +306,10 @@ def test_an_instance_with_a_composite_primary_key_round_trips() -> None:
     d.register("attack::pair", record_any, queue=True)
     d.dispatch("attack::pair", pair)
     run_results()
-    ((name, ((got,), kwargs)),) = CALLS
-    assert type(got) is Pair and got.pk == (1, 2) and got.label == "p"
+    ((_name, ((got,), _kwargs)),) = CALLS
+    assert type(got) is Pair
+    assert got.pk == (1, 2)
+    assert got.label == "p"
 
 
 @pytest.mark.xfail(
@@ -421,3 +432,51 @@ def test_bulk_create_with_ignore_conflicts_for_a_queued_bulk_handler() -> None:
     with pytest.raises(PayloadError, match="unsaved Item"):
         Item.objects.bulk_create([Item(sku="a")], ignore_conflicts=True)
     assert not Item.objects.exists()  # the call failed as a whole
+
+
+@pytest.mark.django_db
+@override_settings(TASKS=DUMMY)
+def test_testing_helpers_and_queued_handlers() -> None:
+    from django_events.testing import capture_events, fake_events
+
+    d = EventDispatcher(mode="sync")
+    d.register(Paid, record_paid, queue=True)
+    with capture_events(d) as captured:
+        d.dispatch(PAID)
+    captured.assert_dispatched(Paid, times=1)
+    assert len(results()) == 1
+    with fake_events(dispatcher=d) as faked:
+        d.dispatch(PAID)
+    faked.assert_dispatched(Paid, times=1)
+    assert len(results()) == 1  # faked: not enqueued
+
+
+try:
+    from django.tasks.backends.dummy import DummyBackend
+except ImportError:  # the backport
+    from django_tasks.backends.dummy import DummyBackend
+
+
+class NoPriorityBackend(DummyBackend):
+    supports_priority = False
+
+
+@pytest.mark.django_db
+@override_settings(
+    TASKS={"default": {"BACKEND": f"{__name__}.NoPriorityBackend", "QUEUES": ["default", "mail"]}}
+)
+@pytest.mark.parametrize(
+    ("options", "bad"),
+    [({"queue": True, "priority": 5}, "priority=5"), ({"queue": "nowhere"}, "queue='nowhere'")],
+)
+def test_a_task_the_backend_refuses_names_the_handler_and_the_refused_option(
+    options: dict[str, Any], bad: str
+) -> None:
+    """The caller of dispatch() may reach many queued handlers: the backend's own message
+    ("Backend does not support setting priority of tasks.") does not say which one."""
+    d = EventDispatcher(mode="sync")
+    d.register(Paid, record_any, queue=True)
+    d.register(Paid, record_paid, **options)
+    with pytest.raises(InvalidTask, match=r"queued handler tests\.test_attack_queue\.record_paid") as caught:
+        d.dispatch(PAID)
+    assert bad in str(caught.value)

@@ -15,9 +15,11 @@ before that.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import datetime
 import logging
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Final
 
 from django.utils import timezone
@@ -29,14 +31,17 @@ from .exceptions import RefusedTask, is_whole
 
 if TYPE_CHECKING:
     from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, task, task_backends
+    from django.tasks.exceptions import InvalidTask as InvalidTaskError
 
     from ._options import QueueOptions
     from ._routing import Registration
 else:
     try:
         from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, task, task_backends
+        from django.tasks.exceptions import InvalidTask as InvalidTaskError
     except ImportError:  # Django < 6.0: the backport
         from django_tasks import DEFAULT_TASK_BACKEND_ALIAS, task, task_backends
+        from django_tasks.exceptions import InvalidTaskError
 
 __all__ = ["deliver", "enqueue", "place", "placement_problem"]
 
@@ -70,7 +75,10 @@ def enqueue(
         if placed is None:
             placed = place(registration, attempt)
         handler, target = registration.label, registration.target_key
-        placed.enqueue(handler, target, name, payload, attempt, sign(handler, target, name, payload, attempt))
+        with _naming(registration):
+            placed.enqueue(
+                handler, target, name, payload, attempt, sign(handler, target, name, payload, attempt)
+            )
     finally:
         _enqueuing.reset(token)
 
@@ -82,10 +90,26 @@ def place(registration: Registration, attempt: int = 1) -> Any:
     assert options is not None
     placed = _placed.get(options) if attempt == 1 else None
     if placed is None:
-        placed = deliver.using(**_placement(options, attempt))
+        with _naming(registration):
+            placed = deliver.using(**_placement(options, attempt))
         if attempt == 1:
             _placed[options] = placed
     return placed
+
+
+@contextlib.contextmanager
+def _naming(registration: Registration) -> Iterator[None]:
+    """A task the backend refuses (``InvalidTaskError``) names the handler and its options:
+    one dispatch may reach many queued handlers."""
+    try:
+        yield
+    except InvalidTaskError as exc:
+        options = registration.queue
+        assert options is not None
+        raise InvalidTaskError(
+            f"queued handler {registration.label} (queue={options.queue_name!r}, "
+            f"priority={options.priority!r}): {exc}"
+        ) from exc
 
 
 def _placement(options: QueueOptions, attempt: int) -> dict[str, Any]:
