@@ -480,3 +480,40 @@ def test_a_task_the_backend_refuses_names_the_handler_and_the_refused_option(
     with pytest.raises(InvalidTask, match=r"queued handler tests\.test_attack_queue\.record_paid") as caught:
         d.dispatch(PAID)
     assert bad in str(caught.value)
+
+
+@pytest.mark.django_db
+@override_settings(TASKS=DUMMY)
+def test_forged_tasks_are_refused_before_anything_runs() -> None:
+    from django.core.signing import Signer
+
+    from django_events.exceptions import RefusedTask
+
+    d = EventDispatcher(mode="sync")
+    d.register(Paid, record_paid, queue=True)
+    d.dispatch(PAID)
+    (result,) = results()
+    handler, target, name, payload, attempt, signature = result.args
+    message = json.dumps([handler, target, name, payload, attempt], separators=(",", ":"))
+    other_salt = Signer(salt="django_events.tasks").signature(message)
+    with override_settings(SECRET_KEY="another key"):
+        other_key = sign(handler, target, name, payload, attempt)
+    forged = [
+        (handler, target, name, payload, attempt, other_salt),
+        (handler, target, name, payload, attempt, other_key),
+        (handler, target, name, payload.replace("9.50", "0.01"), attempt, signature),
+        (handler, target, name, payload, 2, signature),
+        (target, handler, name, payload, attempt, signature),  # swapped fields
+        (handler, target, name, payload, attempt, f"{signature}:{signature}"),
+    ]
+    for task in forged:
+        with pytest.raises(RefusedTask, match="signature does not verify"):
+            deliver.call(*task)
+    d.off(record_paid)  # a handler no longer registered (signed genuinely)
+    with pytest.raises(RefusedTask, match="registered no queued handler"):
+        deliver.call(*result.args)
+    crafted = json.dumps({"args": [{"dataclass": ["os:system", {"command": "touch /tmp/x"}]}], "kwargs": {}})
+    d.register(Paid, record_paid, queue=True)
+    with pytest.raises(RefusedTask, match="'os:system' where Paid"):
+        deliver.call(handler, target, name, crafted, 1, sign(handler, target, name, crafted, 1))
+    assert CALLS == []
