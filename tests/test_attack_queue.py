@@ -20,7 +20,7 @@ import pytest
 from django.db import transaction
 from django.test import override_settings
 
-from django_events import Event, EventDispatcher, PayloadError, dispatcher
+from django_events import Event, EventDispatcher, PayloadError, dispatcher, off
 from django_events._payload import sign
 from django_events.tasks import deliver
 from tests.testapp.models import Order, Ticket
@@ -29,8 +29,8 @@ try:
     from django.tasks import task_backends
     from django.tasks.exceptions import InvalidTask
 except ImportError:  # the backport
-    from django_tasks import task_backends
-    from django_tasks.exceptions import InvalidTaskError as InvalidTask
+    from django_tasks import task_backends  # type: ignore[assignment]
+    from django_tasks.exceptions import InvalidTaskError as InvalidTask  # type: ignore[assignment]
 
 FRAMEWORK = "django.tasks" if find_spec("django.tasks") else "django_tasks"
 IMMEDIATE = {
@@ -131,7 +131,7 @@ def test_what_a_queued_handler_run_by_the_immediate_backend_dispatches_still_run
 
 
 def results() -> list[Any]:
-    return list(task_backends["default"].results)
+    return list(task_backends["default"].results)  # type: ignore[attr-defined]
 
 
 def run_results() -> None:
@@ -182,7 +182,7 @@ def test_a_queue_the_backend_refuses_enqueues_none_of_the_events_tasks() -> None
     d = EventDispatcher(mode="sync")
     d.register(Paid, record_paid, queue=True)
     d.register("attack::.*|.*Paid", record_any, queue="mail")
-    in_process = []
+    in_process: list[Paid] = []
     d.register(Paid, in_process.append)
     with pytest.raises(Exception, match="mail"):
         d.dispatch(PAID)
@@ -213,7 +213,7 @@ def test_a_row_deleted_before_the_worker_runs_fails_without_retries(caplog: pyte
     assert [("shipped", (order, ticket))] == CALLS
     assert type(CALLS[0][1][1].pk) is uuid.UUID
     CALLS.clear()
-    task_backends["default"].clear()
+    task_backends["default"].clear()  # type: ignore[attr-defined]
     d.dispatch(Shipped(order, ticket))
     pk = order.pk
     order.delete()
@@ -264,7 +264,7 @@ def test_dummy_backend_retries_are_deferred_and_signed(caplog: pytest.LogCapture
 @override_settings(TASKS=DUMMY)
 def test_an_unsaved_instance_fails_the_dispatch_before_anything_is_enqueued_or_run() -> None:
     d = EventDispatcher(mode="sync")
-    seen = []
+    seen: list[Shipped] = []
     d.register(Shipped, seen.append)
     d.register(Shipped, record_shipped, queue=True)
     with pytest.raises(PayloadError, match=r"cannot queue Shipped\.order: an unsaved Order"):
@@ -454,7 +454,7 @@ def test_testing_helpers_and_queued_handlers() -> None:
 try:
     from django.tasks.backends.dummy import DummyBackend
 except ImportError:  # the backport
-    from django_tasks.backends.dummy import DummyBackend
+    from django_tasks.backends.dummy import DummyBackend  # type: ignore[assignment]
 
 
 class NoPriorityBackend(DummyBackend):
@@ -475,7 +475,7 @@ def test_a_task_the_backend_refuses_names_the_handler_and_the_refused_option(
     """The caller of dispatch() may reach many queued handlers: the backend's own message
     ("Backend does not support setting priority of tasks.") does not say which one."""
     d = EventDispatcher(mode="sync")
-    d.register(Paid, record_any, queue=True)
+    d.register("attack::.*|.*Paid", record_any, queue=True)
     d.register(Paid, record_paid, **options)
     with pytest.raises(InvalidTask, match=r"queued handler tests\.test_attack_queue\.record_paid") as caught:
         d.dispatch(PAID)
@@ -509,7 +509,7 @@ def test_forged_tasks_are_refused_before_anything_runs() -> None:
     for task in forged:
         with pytest.raises(RefusedTask, match="signature does not verify"):
             deliver.call(*task)
-    d.off(record_paid)  # a handler no longer registered (signed genuinely)
+    off(record_paid)  # a handler no longer registered (signed genuinely), on any dispatcher
     with pytest.raises(RefusedTask, match="registered no queued handler"):
         deliver.call(*result.args)
     crafted = json.dumps({"args": [{"dataclass": ["os:system", {"command": "touch /tmp/x"}]}], "kwargs": {}})
