@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.db.models import F
 from django.dispatch import Signal
 from django.test import override_settings
 
@@ -43,13 +44,14 @@ from django_events import (
     path_from_class,
     signal_to_event,
 )
+from django_events._bulk import bulk_event_name
 from django_events._payload import sign
 from django_events.checks import check_settings
 from django_events.exceptions import RefusedTask
 from django_events.tasks import deliver
 from django_events.testing import assert_dispatched, capture_events, expect, fake_events, mocks_dispatch
 from tests.conftest import Recorder
-from tests.testapp.models import Customer, Order, PriorityOrder, Timestamped, Unobserved
+from tests.testapp.models import Customer, Item, Order, PriorityOrder, Timestamped, Unobserved
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -118,6 +120,13 @@ def _dispatch_queued(d: EventDispatcher, event: Attached | Priced | str, *args: 
     d.register(Priced, queued_price, queue=True)
     d.register("shop.*", queued_audit, queue=True)
     d.dispatch(event, *args)
+
+
+def _bulk_queued(d: EventDispatcher, action: str, call: Callable[[], object]) -> None:
+    """``call`` (a bulk call on Item, which opts in) with a queued pattern handler of its event;
+    the check comes before any query (no database is needed to fail)."""
+    d.register(bulk_event_name(Item, action), queued_audit, queue=True)
+    call()
 
 
 class Priced(Event):
@@ -321,6 +330,26 @@ CASES = [
         lambda d: _dispatch_queued(d, Priced(amount=_any("9.50"))),
         PayloadError,
         "cannot queue Priced.amount: '9.50' (str) is not Decimal, the declared type",
+    ),
+    Case(
+        'Item.objects.update(quantity=F("quantity") + 1)',
+        lambda d: _bulk_queued(
+            d, "queryset_updated", lambda: Item.objects.update(quantity=F("quantity") + 1)
+        ),
+        PayloadError,
+        "cannot queue event 'events::db::tests::testapp::models::Item::queryset_updated' "
+        "args[1]['quantity']: <CombinedExpression: F(quantity) + Value(1)> is a "
+        "django.db.models.expressions.CombinedExpression, which has no JSON form here",
+    ),
+    Case(
+        'Item.objects.bulk_create([Item(sku="a")], ignore_conflicts=True)',
+        lambda d: _bulk_queued(
+            d, "bulk_created", lambda: Item.objects.bulk_create([Item(sku="a")], ignore_conflicts=True)
+        ),
+        PayloadError,
+        "bulk_create(ignore_conflicts=True) leaves the primary keys of the rows it creates unset, and "
+        "queued handler tests.test_errors.queued_audit of "
+        "'events::db::tests::testapp::models::Item::bulk_created' gets each Item by primary key",
     ),
     Case(
         'deliver(handler, target, name, payload, attempt, "forged")',

@@ -25,6 +25,7 @@ NAMES_IN_THE_TESTS = [
     ("tests.test_errors.queued_audit", "shop.handlers.audit"),
     ("function queued_audit at", "function audit at"),
     ("tests.test_errors.Address", "shop.events.Address"),
+    ("tests::testapp::models::Item", "shop::models::Item"),
 ]
 
 

@@ -19,16 +19,19 @@ name (``...::Order::<action>``)  string handlers get / typed event
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Iterable
 from contextvars import ContextVar
 from typing import Any, Final, TypeVar
 
-from django.db import models, transaction
+from django.db import connections, models, transaction
 
 from ._dispatcher import live_dispatchers
 from ._events import path_from_class
 from ._model_events import ProducedEvent
+from ._payload import encode
 from ._running import Context
+from .exceptions import PayloadError
 
 __all__ = [
     "BULK_ACTIONS",
@@ -73,6 +76,47 @@ def _listened(model: type[models.Model], action: str) -> bool:
     return any(target.recorded or target.resolve(name) for target in live_dispatchers())
 
 
+def _queued_handler(name: str) -> str | None:
+    """The label of a queued handler ``name`` reaches on some dispatcher, or None."""
+    for target in live_dispatchers():
+        for registration in target.resolve(name):
+            if registration.queue is not None:
+                return registration.label
+    return None
+
+
+def _check_update(model: type[models.Model], values: dict[str, Any], using: str) -> None:
+    """Before the write: a queued handler of the call's event needs the values' JSON form
+    (an expression such as ``F("n") + 1`` has none), so the call fails before it wrote."""
+    name = bulk_event_name(model._meta.concrete_model or model, "queryset_updated")
+    if _queued_handler(name) is not None:
+        encode(([], values), {"using": using}, name=name)
+
+
+def _check_create(model: type[models.Model], objs: list[Any], using: str, args: Any, kwargs: Any) -> None:
+    """Before the INSERT: a queued handler of the call's event gets each instance by primary
+    key, which rows whose keys the database does not hand back cannot give."""
+    if all(obj.pk is not None for obj in objs):
+        return
+    name = bulk_event_name(model._meta.concrete_model or model, "bulk_created")
+    handler = _queued_handler(name)
+    if handler is None:
+        return
+    call = inspect.signature(models.QuerySet.bulk_create).bind(None, objs, *args, **kwargs).arguments
+    if call.get("ignore_conflicts"):
+        why = "bulk_create(ignore_conflicts=True) leaves the primary keys of the rows it creates unset"
+    elif not connections[using].features.can_return_rows_from_bulk_insert:
+        vendor = connections[using].vendor
+        why = f"the database {using!r} ({vendor}) does not return the primary keys of a bulk insert"
+    else:
+        return
+    raise PayloadError(
+        f"{why}, and queued handler {handler} of {name!r} gets each {model.__qualname__} by primary "
+        "key: set the primary keys before the call, or register the handler without queue= "
+        "(nothing was written)"
+    )
+
+
 #: Set while ``bulk_update`` runs: its batches' ``update()`` calls are part of it.
 _updating_in_bulk: ContextVar[bool] = ContextVar("django_events_bulk_update", default=False)
 
@@ -90,6 +134,8 @@ class BulkEventsQuerySet(models.QuerySet[_M]):
     """A QuerySet whose bulk operations dispatch batch events (mix it into your own)."""
 
     def bulk_create(self, objs: Iterable[_M], *args: Any, **kwargs: Any) -> list[_M]:
+        objs = list(objs)
+        _check_create(self.model, objs, self.db, args, kwargs)
         created = super().bulk_create(objs, *args, **kwargs)
         _send(self.model, "bulk_created", (list(created),), self.db)
         return created
@@ -110,6 +156,7 @@ class BulkEventsQuerySet(models.QuerySet[_M]):
             return super().update(**kwargs)
         self._for_write = True
         using = self.db
+        _check_update(self.model, kwargs, using)
         with _transaction(using):
             pks = list(self.values_list("pk", flat=True))
             updated = super().update(**kwargs)

@@ -650,7 +650,10 @@ class _DataclassType(_Type):
         path, values = data
         cls = self._class(path)
         _, fields = _fields(cls)
-        if values.keys() != {name for name, _ in fields}:
+        names = {name for name, _ in fields}
+        # A field with a default may be missing: the task was written before the class
+        # gained it (a deploy while tasks wait); the class's own default fills it.
+        if not (values.keys() <= names and names - values.keys() <= _defaulted(cls)):
             raise Mismatch(
                 f"{cls.__qualname__} takes the fields {', '.join(name for name, _ in fields) or 'none'}; "
                 f"the payload gives {', '.join(map(repr, values)) or 'none'}"
@@ -659,7 +662,8 @@ class _DataclassType(_Type):
         name = ""
         try:
             for name, field in fields:
-                kwargs[name] = field.decode(values[name], depth + 1)
+                if name in values:
+                    kwargs[name] = field.decode(values[name], depth + 1)
         except Mismatch as exc:
             raise exc.at(f".{name}") from None
         try:
@@ -693,6 +697,20 @@ class _NamedEventType(_DataclassType):
 
 
 _fields_cache: dict[type, tuple[str, tuple[tuple[str, _Type], ...]] | str] = {}
+_defaulted_cache: dict[type, frozenset[str]] = {}
+
+
+def _defaulted(cls: type) -> frozenset[str]:
+    """The fields of a dataclass's ``__init__`` that have a default (or a default factory)."""
+    found = _defaulted_cache.get(cls)
+    if found is None:
+        found = _defaulted_cache[cls] = frozenset(
+            f.name
+            for f in dataclasses.fields(cls)
+            if f.init
+            and (f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING)
+        )
+    return found
 
 
 def _fields(cls: type) -> tuple[str, tuple[tuple[str, _Type], ...]]:

@@ -15,8 +15,11 @@ before that.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime
 import logging
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Final
 
 from django.utils import timezone
@@ -28,16 +31,19 @@ from .exceptions import RefusedTask, is_whole
 
 if TYPE_CHECKING:
     from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, task, task_backends
+    from django.tasks.exceptions import InvalidTask as InvalidTaskError
 
     from ._options import QueueOptions
     from ._routing import Registration
 else:
     try:
         from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, task, task_backends
+        from django.tasks.exceptions import InvalidTask as InvalidTaskError
     except ImportError:  # Django < 6.0: the backport
         from django_tasks import DEFAULT_TASK_BACKEND_ALIAS, task, task_backends
+        from django_tasks.exceptions import InvalidTaskError
 
-__all__ = ["deliver", "enqueue", "placement_problem"]
+__all__ = ["deliver", "enqueue", "place", "placement_problem"]
 
 logger = logging.getLogger("django_events")
 
@@ -53,17 +59,57 @@ MAX_BACKOFF: Final = 300.0
 _placed: dict[QueueOptions, Any] = {}
 
 
-def enqueue(registration: Registration, name: str, payload: str, attempt: int = 1) -> None:
-    """Enqueue one event for one queued handler, signed (retry ``attempt`` waits its backoff)."""
+#: Set while this process enqueues: a backend that runs the task inside ``enqueue``
+#: (``ImmediateBackend``, Celery's eager mode) runs ``deliver`` within the dispatching
+#: code, whose own queue, drain and error policy then run what the handler dispatched.
+_enqueuing: contextvars.ContextVar[bool] = contextvars.ContextVar("django_events_enqueuing", default=False)
+
+
+def enqueue(
+    registration: Registration, name: str, payload: str, attempt: int = 1, placed: Any = None
+) -> None:
+    """Enqueue one event for one queued handler, signed (retry ``attempt`` waits its backoff);
+    ``placed``: the task ``place`` made for it."""
+    token = _enqueuing.set(True)
+    try:
+        if placed is None:
+            placed = place(registration, attempt)
+        handler, target = registration.label, registration.target_key
+        with _naming(registration):
+            placed.enqueue(
+                handler, target, name, payload, attempt, sign(handler, target, name, payload, attempt)
+            )
+    finally:
+        _enqueuing.reset(token)
+
+
+def place(registration: Registration, attempt: int = 1) -> Any:
+    """``deliver`` on the handler's queue, with its priority (and a retry's backoff); an
+    error (``InvalidTaskError``) when the backend refuses them."""
     options = registration.queue
     assert options is not None
     placed = _placed.get(options) if attempt == 1 else None
     if placed is None:
-        placed = deliver.using(**_placement(options, attempt))
+        with _naming(registration):
+            placed = deliver.using(**_placement(options, attempt))
         if attempt == 1:
             _placed[options] = placed
-    handler, target = registration.label, registration.target_key
-    placed.enqueue(handler, target, name, payload, attempt, sign(handler, target, name, payload, attempt))
+    return placed
+
+
+@contextlib.contextmanager
+def _naming(registration: Registration) -> Iterator[None]:
+    """A task the backend refuses (``InvalidTaskError``) names the handler and its options:
+    one dispatch may reach many queued handlers."""
+    try:
+        yield
+    except InvalidTaskError as exc:
+        options = registration.queue
+        assert options is not None
+        raise InvalidTaskError(
+            f"queued handler {registration.label} (queue={options.queue_name!r}, "
+            f"priority={options.priority!r}): {exc}"
+        ) from exc
 
 
 def _placement(options: QueueOptions, attempt: int) -> dict[str, Any]:
@@ -165,5 +211,8 @@ def deliver(handler: str, target: str, name: str, payload: str, attempt: int, si
         raise
     finally:
         # Events the handler dispatched to in-process handlers run now: a worker has no
-        # request end, and its hub may never get control.
-        gevent.drain(may_raise=False)
+        # request end, and its hub may never get control. Not when the backend runs the
+        # task inside the enqueue (ImmediateBackend): the thread's queue is the
+        # dispatching code's, with events of its own that its drain raises the errors of.
+        if not _enqueuing.get():
+            gevent.drain(may_raise=False)

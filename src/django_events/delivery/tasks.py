@@ -54,15 +54,21 @@ class TaskDelivery:
         kwargs: dict[str, Any],
         context: Context | None,
     ) -> Callable[[], None]:
-        """Encode the payload now, so that a PayloadError refuses the dispatch before any
-        handler ran; the call returned enqueues the tasks. The dispatcher makes that call once
-        the event's other handlers were sent: a backend that runs a task when it is enqueued
-        (the ImmediateBackend) then runs queued handlers after the immediate ones (sync mode)."""
+        """Check the event now: its payload (a PayloadError), and each task to enqueue at once
+        with the backend (its queue and priority), so that a refused one refuses the dispatch
+        before any handler ran. The call returned enqueues the tasks; the dispatcher makes it
+        once the event's other handlers were sent: a backend that runs a task when it is
+        enqueued (the ImmediateBackend) then runs queued handlers after the immediate ones
+        (sync mode), as ``resolve()`` lists them."""
+        from ..tasks import place
+
         payload = encode(args, kwargs, name=name)
+        steps = steps or ()
+        placed = {step[2]: place(step[2]) for step in steps if not step[2].after_commit}
         event_alias = context.database if context is not None else None
         # Enqueued where Django allows the ORM: from async code, in a thread of its own.
         return functools.partial(
-            beside_the_loop, functools.partial(_hand_over, steps or (), name, payload, event_alias)
+            beside_the_loop, functools.partial(_hand_over, steps, name, payload, event_alias, placed)
         )
 
     def check_handler(self, handler: Callable[..., object], label: str) -> None:
@@ -91,8 +97,11 @@ class TaskDelivery:
             )
 
 
-def _hand_over(steps: Sequence[Step], name: str, payload: str, event_alias: str | None) -> None:
-    """Enqueue one task per handler, now or when the transaction commits."""
+def _hand_over(
+    steps: Sequence[Step], name: str, payload: str, event_alias: str | None, placed: dict[Registration, Any]
+) -> None:
+    """Enqueue one task per handler, now (``placed``: its task, checked by the backend) or
+    when the transaction commits."""
     from ..tasks import enqueue
 
     for _handler, _takes_event, registration in steps:
@@ -100,7 +109,7 @@ def _hand_over(steps: Sequence[Step], name: str, payload: str, event_alias: str 
             alias = registration.commit_alias(event_alias)
             when_committed(alias, _enqueue_after_commit(registration, name, payload))
         else:
-            enqueue(registration, name, payload)
+            enqueue(registration, name, payload, placed=placed[registration])
 
 
 def _enqueue_after_commit(registration: Registration, name: str, payload: str) -> Callable[[], None]:
