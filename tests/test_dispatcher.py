@@ -948,3 +948,24 @@ def test_live_dispatchers_can_be_listed_while_other_threads_make_them() -> None:
         stop.set()
         thread.join(5)
     assert errors == []
+
+
+def test_an_after_commit_handler_of_another_class_of_the_name_is_skipped_not_handed_over(
+    recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A class sharing another's name: its instance does not reach that class's after-commit
+    handler (nothing waits for the commit for it)."""
+
+    class Paid2(Event):
+        event_name = "orders::paid2"
+
+    class Paid2V2(Event):
+        event_name = "orders::paid2"
+        amount: int = 1
+
+    d = EventDispatcher(mode="sync")
+    d.register(Paid2, recorder, after_commit=True)
+    d.dispatch(Paid2V2())
+    d.dispatch(Paid2())
+    assert [type(c[0]).__name__ for c in recorder.calls] == ["Paid2"]
+    assert "skipped for event 'orders::paid2'" in caplog.text

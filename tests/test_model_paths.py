@@ -363,9 +363,10 @@ def test_observers_of_a_parent_and_a_child() -> None:
         def deleted(self, instance: Restaurant) -> None:
             calls.append("restaurant deleted")
 
-    r = Restaurant.objects.create(name="x")
-    r.delete()
-    assert sorted(calls) == ["place deleted Place", "restaurant", "restaurant deleted"]
+    Place.objects.create(name="p")
+    r = Restaurant.objects.create(name="x")  # Django's post_save names Restaurant only
+    r.delete()  # the parent row's delete is Place's
+    assert sorted(calls) == ["place Place", "place deleted Place", "restaurant", "restaurant deleted"]
 
 
 def test_deleting_and_deleted_typed_see_the_pk() -> None:
@@ -440,6 +441,8 @@ def test_the_check_does_not_query_managers_that_need_a_scope() -> None:
         assert [m.obj for m in run_checks() if m.id == "django_events.W002"] == [Scoped]
     finally:
         scopes_enforced.reset(token)
+    # in a scope, the manager answers: its queryset, a plain one, says the same
+    assert [m.obj for m in run_checks() if m.id == "django_events.W002"] == [Scoped]
 
 
 # -- several databases, async, gevent ----------------------------------------------------------

@@ -23,15 +23,9 @@ from django.test import override_settings
 
 from django_events import Event, EventDispatcher, PayloadError, dispatcher, off
 from django_events._payload import sign
-from django_events.tasks import deliver
+from django_events.tasks import InvalidTaskError as InvalidTask
+from django_events.tasks import deliver, task_backends
 from tests.testapp.models import Order, Ticket
-
-try:
-    from django.tasks import task_backends
-    from django.tasks.exceptions import InvalidTask
-except ImportError:  # the backport
-    from django_tasks import task_backends  # type: ignore[assignment]
-    from django_tasks.exceptions import InvalidTaskError as InvalidTask  # type: ignore[assignment]
 
 FRAMEWORK = "django.tasks" if find_spec("django.tasks") else "django_tasks"
 IMMEDIATE = {
@@ -512,6 +506,24 @@ def test_a_task_the_backend_refuses_names_the_handler_and_the_refused_option(
     with pytest.raises(InvalidTask, match=r"queued handler tests\.test_queue_paths\.record_paid") as caught:
         d.dispatch(PAID)
     assert bad in str(caught.value)
+
+
+@pytest.mark.django_db
+def test_a_backend_that_refuses_at_the_enqueue_is_named_too() -> None:
+    """A task placed under one TASKS setting (kept: it is built once per options) and
+    enqueued under another (a test's override_settings) is refused by the backend's enqueue:
+    the error names the handler as well."""
+    d = EventDispatcher(mode="sync")
+    d.register(Paid, record_paid, queue=True, priority=7)
+    with override_settings(TASKS=DUMMY):
+        d.dispatch(PAID)
+    no_priority = {"default": {"BACKEND": f"{__name__}.NoPriorityBackend", "QUEUES": ["default"]}}
+    with override_settings(TASKS=no_priority), pytest.raises(InvalidTask) as caught:
+        d.dispatch(PAID)
+    assert str(caught.value) == (
+        "queued handler tests.test_queue_paths.record_paid (queue='default', priority=7): "
+        "Backend does not support setting priority of tasks."
+    )
 
 
 @pytest.mark.django_db

@@ -12,7 +12,7 @@ import contextlib
 import functools
 import weakref
 from collections.abc import Callable, Coroutine, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 from asgiref.sync import iscoroutinefunction, sync_to_async
 from gevent.monkey import get_original
@@ -23,7 +23,7 @@ from ._events import Event
 from ._options import HandlerOptions, Options
 from ._routing import HandlerTable, Registration, Route, Target, check_handler, check_target
 from ._running import Context, Step, arun, run
-from .delivery import ModeDelivery, Waiting, gevent, inline
+from .delivery import Delivery, ModeDelivery, SendingDelivery, Waiting, gevent, inline
 from .delivery.recording import Recorder, RecordingDelivery, kept
 from .exceptions import describe, is_whole
 
@@ -289,21 +289,20 @@ class EventDispatcher(_LegacyNames):
         if not self._admitted(name, args, kwargs, route, by_name):
             return
         error = None
-        deferred: list[Callable[[], None]] = []
+        hand_overs: list[Callable[[], None]] = []
         for delivery, part in route.parts:
             steps = route.steps(part, name, args, kwargs)
             if not steps:
                 continue
-            prepare = getattr(delivery, "prepare", None)
-            if prepare is not None:  # checked now, handed over once the others were sent
-                deferred.append(prepare(self, steps, name, args, kwargs, None))
-                continue
             if delivery is None:
                 found = await arun(self, steps, name, args, kwargs, _run_in_sync_thread)
             else:
-                found = await _hand_over_in_sync_thread(delivery.send, self, steps, name, args, kwargs, None)
+                sending = _prepared(delivery, self, steps, name, args, kwargs, None, hand_overs)
+                if sending is None:
+                    continue
+                found = await _hand_over_in_sync_thread(sending.send, self, steps, name, args, kwargs, None)
             error = error or found
-        for hand_over in deferred:
+        for hand_over in hand_overs:
             await _hand_over_in_sync_thread(hand_over)
         if error is not None:
             raise error
@@ -327,21 +326,16 @@ class EventDispatcher(_LegacyNames):
         if not self._admitted(name, args, kwargs, route, by_name):
             return
         error = None
-        deferred: list[Callable[[], None]] = []
+        hand_overs: list[Callable[[], None]] = []
         for delivery, part in route.parts:
             if delivery is None:  # the mode resolves them again when it delivers
                 found = self._mode_delivery.send(self, None, name, args, kwargs, context)
             else:
                 steps = route.steps(part, name, args, kwargs)
-                if not steps:
-                    continue
-                prepare = getattr(delivery, "prepare", None)
-                if prepare is not None:  # checked now (queued: the payload), handed over last
-                    deferred.append(prepare(self, steps, name, args, kwargs, context))
-                    continue
-                found = delivery.send(self, steps, name, args, kwargs, context)
+                sending = _prepared(delivery, self, steps, name, args, kwargs, context, hand_overs)
+                found = sending.send(self, steps, name, args, kwargs, context) if sending else None
             error = error or found
-        for hand_over in deferred:
+        for hand_over in hand_overs:
             hand_over()
         if error is not None:
             raise error
@@ -501,6 +495,28 @@ class EventDispatcher(_LegacyNames):
                 self.clear_queue()
 
         return wrapper
+
+
+def _prepared(
+    delivery: Delivery,
+    sink: EventDispatcher,
+    steps: Sequence[Step],
+    name: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    context: Context | None,
+    hand_overs: list[Callable[[], None]],
+) -> SendingDelivery | None:
+    """``delivery`` when it sends the group now; None when no handler of the group is reached,
+    or when it is a PreparedDelivery: it checked the event, and its hand-over (appended to
+    ``hand_overs``) is made once every group was sent."""
+    if not steps:
+        return None
+    prepare: Callable[..., Callable[[], None]] | None = getattr(delivery, "prepare", None)
+    if prepare is None:
+        return cast("SendingDelivery", delivery)
+    hand_overs.append(prepare(sink, steps, name, args, kwargs, context))
+    return None
 
 
 class _Following:

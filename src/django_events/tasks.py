@@ -15,11 +15,9 @@ before that.
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import datetime
 import logging
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Final
 
 from django.utils import timezone
@@ -37,13 +35,13 @@ if TYPE_CHECKING:
     from ._routing import Registration
 else:
     try:
-        from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, task, task_backends
-        from django.tasks.exceptions import InvalidTask as InvalidTaskError
+        from django.tasks import DEFAULT_TASK_BACKEND_ALIAS, exceptions, task, task_backends
     except ImportError:  # Django < 6.0: the backport
-        from django_tasks import DEFAULT_TASK_BACKEND_ALIAS, task, task_backends
-        from django_tasks.exceptions import InvalidTaskError
+        from django_tasks import DEFAULT_TASK_BACKEND_ALIAS, exceptions, task, task_backends
+    # What the backend raises for a task it refuses (the backport's older name, or Django's).
+    InvalidTaskError = getattr(exceptions, "InvalidTaskError", None) or exceptions.InvalidTask
 
-__all__ = ["deliver", "enqueue", "place", "placement_problem"]
+__all__ = ["InvalidTaskError", "deliver", "enqueue", "place", "placement_problem", "task_backends"]
 
 logger = logging.getLogger("django_events")
 
@@ -75,10 +73,11 @@ def enqueue(
         if placed is None:
             placed = place(registration, attempt)
         handler, target = registration.label, registration.target_key
-        with _naming(registration):
-            placed.enqueue(
-                handler, target, name, payload, attempt, sign(handler, target, name, payload, attempt)
-            )
+        signature = sign(handler, target, name, payload, attempt)
+        try:
+            placed.enqueue(handler, target, name, payload, attempt, signature)
+        except InvalidTaskError as exc:
+            raise _named(registration, exc) from exc
     finally:
         _enqueuing.reset(token)
 
@@ -90,26 +89,24 @@ def place(registration: Registration, attempt: int = 1) -> Any:
     assert options is not None
     placed = _placed.get(options) if attempt == 1 else None
     if placed is None:
-        with _naming(registration):
+        try:
             placed = deliver.using(**_placement(options, attempt))
+        except InvalidTaskError as exc:
+            raise _named(registration, exc) from exc
         if attempt == 1:
             _placed[options] = placed
     return placed
 
 
-@contextlib.contextmanager
-def _naming(registration: Registration) -> Iterator[None]:
-    """A task the backend refuses (``InvalidTaskError``) names the handler and its options:
+def _named(registration: Registration, refused: Exception) -> Exception:
+    """A task the backend refuses (``InvalidTaskError``), naming the handler and its options:
     one dispatch may reach many queued handlers."""
-    try:
-        yield
-    except InvalidTaskError as exc:
-        options = registration.queue
-        assert options is not None
-        raise InvalidTaskError(
-            f"queued handler {registration.label} (queue={options.queue_name!r}, "
-            f"priority={options.priority!r}): {exc}"
-        ) from exc
+    options = registration.queue
+    assert options is not None
+    return InvalidTaskError(
+        f"queued handler {registration.label} (queue={options.queue_name!r}, "
+        f"priority={options.priority!r}): {refused}"
+    )
 
 
 def _placement(options: QueueOptions, attempt: int) -> dict[str, Any]:

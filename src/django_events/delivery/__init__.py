@@ -1,7 +1,7 @@
 """Delivery strategies: each way of running a registration's handlers, behind one interface.
 
 A dispatch is routed to its registrations, grouped by the strategy that delivers them;
-each group goes to its strategy's ``send``:
+each group goes to its strategy's ``send`` (or ``prepare``, whose hand-over comes last):
 
 - ``inline``: sync mode, the handlers run before ``dispatch`` returns;
 - ``gevent``: gevent mode, the event waits in the thread's queue for its living worker;
@@ -25,10 +25,19 @@ if TYPE_CHECKING:
     from .._routing import Registration, Route
     from .._running import Context, Step
 
-__all__ = ["MODE_RANK", "Delivery", "Item", "ModeDelivery", "Sink", "Waiting"]
+__all__ = [
+    "MODE_RANK",
+    "Delivery",
+    "Item",
+    "ModeDelivery",
+    "PreparedDelivery",
+    "SendingDelivery",
+    "Sink",
+    "Waiting",
+]
 
 #: Where the dispatcher's own mode runs among a route's groups: after the task strategy
-#: (whose payload check refuses an event before any handler ran), before after-commit.
+#: prepares (its payload check refuses an event before any handler ran), before after-commit.
 MODE_RANK: Final = 1
 
 
@@ -82,11 +91,19 @@ Item: TypeAlias = "tuple[Sink, str, tuple[Any, ...], dict[str, Any], Waiting | N
 
 
 class Delivery(Protocol):
-    """One way of delivering a group of handlers of one event."""
+    """One way of delivering a group of handlers of one event: it ``send``s the event
+    (``SendingDelivery``), or ``prepare``s it (``PreparedDelivery``)."""
 
     @property
     def rank(self) -> int:
-        """Groups are sent in rank order (the dispatcher's mode has ``MODE_RANK``)."""
+        """Groups are sent (or prepared) in rank order (the dispatcher's mode has ``MODE_RANK``)."""
+
+    def check_handler(self, handler: Callable[..., object], label: str) -> None:
+        """Refuse, at registration, a handler this strategy cannot deliver to."""
+
+
+class SendingDelivery(Delivery, Protocol):
+    """A strategy that delivers its group when the dispatch reaches its rank."""
 
     def send(
         self,
@@ -101,11 +118,26 @@ class Delivery(Protocol):
         the caller to raise once every group was sent. Raising refuses the dispatch.
         ``steps`` None (the dispatcher's mode only): the handlers are resolved when delivered."""
 
-    def check_handler(self, handler: Callable[..., object], label: str) -> None:
-        """Refuse, at registration, a handler this strategy cannot deliver to."""
+
+class PreparedDelivery(Delivery, Protocol):
+    """A strategy that checks the event when the dispatch reaches its rank, so that a bad
+    one is refused before any handler ran, and hands it over once every other group was
+    sent (queued handlers: a task backend may run a task as it is enqueued)."""
+
+    def prepare(
+        self,
+        sink: Sink,
+        steps: Sequence[Step],
+        name: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        context: Context | None,
+    ) -> Callable[[], None]:
+        """Check the event for ``steps`` (raising refuses the dispatch); return the call that
+        hands it over."""
 
 
-class ModeDelivery(Delivery, Protocol):
+class ModeDelivery(SendingDelivery, Protocol):
     """A dispatcher's mode (inline, gevent): it also delivers after-commit handlers later."""
 
     def send(

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .._running import Context, Step
-from . import MODE_RANK, Delivery, Sink
+from . import MODE_RANK, SendingDelivery, Sink
 
 __all__ = ["Recorder", "RecordingDelivery", "kept"]
 
@@ -32,7 +32,7 @@ class RecordingDelivery:
 
     rank = MODE_RANK
 
-    def __init__(self, recorders: Sequence[Recorder], inner: Delivery) -> None:
+    def __init__(self, recorders: Sequence[Recorder], inner: SendingDelivery) -> None:
         self.recorders = recorders
         self.inner = inner
 

@@ -32,23 +32,12 @@ logger = logging.getLogger("django_events")
 
 
 class TaskDelivery:
-    rank: Final = 0  # first: the payload check refuses an event before any handler ran
-
-    def send(
-        self,
-        sink: Sink,
-        steps: Sequence[Step] | None,
-        name: str,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        context: Context | None,
-    ) -> None:
-        self.prepare(sink, steps, name, args, kwargs, context)()
+    rank: Final = 0  # prepared first: the payload check refuses an event before any handler ran
 
     def prepare(
         self,
         sink: Sink,
-        steps: Sequence[Step] | None,
+        steps: Sequence[Step],
         name: str,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
@@ -63,7 +52,6 @@ class TaskDelivery:
         from ..tasks import place
 
         payload = encode(args, kwargs, name=name)
-        steps = steps or ()
         placed = {step[2]: place(step[2]) for step in steps if not step[2].after_commit}
         event_alias = context.database if context is not None else None
         # Enqueued where Django allows the ORM: from async code, in a thread of its own.
