@@ -7,8 +7,10 @@ called directly, with payloads written by hand for every way a task can be refus
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime
+import enum
 import json
 import math
 import numbers
@@ -25,6 +27,7 @@ import pytest
 from django.apps import apps
 from django.db.migrations.state import ProjectState
 from django.test import override_settings
+from django.utils.safestring import mark_safe
 
 from django_events import Event, EventDispatcher, PayloadError
 from django_events import _payload as payload_module
@@ -545,6 +548,63 @@ def test_values_without_a_json_form_name_their_place(
 ) -> None:
     with pytest.raises(PayloadError, match=message):
         encode(args, kwargs, name="x")
+
+
+class Colour(enum.Enum):
+    RED = "red"
+
+
+class Level(enum.IntEnum):
+    HIGH = 3
+
+
+class Pennies(int):
+    pass
+
+
+class Mail(Event):
+    body: str
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (
+            mark_safe("<b>hi</b>"),
+            "is a django.utils.safestring.SafeString, a str subclass, which would reach the handler as "
+            "a plain str; pass str(value) to queue it",
+        ),
+        (
+            Level.HIGH,
+            "is a tests.test_payload.Level, an Enum member, which would reach the handler as a plain "
+            "int; pass its .value to queue it",
+        ),
+        (
+            Pennies(5),
+            "is a tests.test_payload.Pennies, an int subclass, which would reach the handler as a plain "
+            "int; pass int(value) to queue it",
+        ),
+        (
+            collections.OrderedDict(a=1),
+            "is a collections.OrderedDict, a dict subclass, which would reach the handler as a plain "
+            "dict; pass dict(value) to queue it",
+        ),
+    ],
+    ids=["SafeString", "IntEnum", "int subclass", "OrderedDict"],
+)
+def test_a_subclass_of_a_json_type_is_refused_with_the_conversion_to_make(value: Any, message: str) -> None:
+    """``render_to_string()`` returns a SafeString: the worker could build only a plain str
+    (its mark_safe lost), so it is refused, and the message says what to pass instead."""
+    assert unqueueable(("x", value)).endswith(f"args[1]: {payload_module.short(value)} {message}")
+    assert unqueueable((Mail(body=mark_safe("<b>hi</b>")),), name=Mail.event_name).startswith(
+        "cannot queue Mail.body: '<b>hi</b>' is a django.utils.safestring.SafeString, a str subclass"
+    )
+
+
+def test_a_plain_enum_member_has_no_json_form() -> None:
+    assert "Colour.RED: 'red'> is a tests.test_payload.Colour, which has no JSON form" in unqueueable(
+        (Colour.RED,)
+    )
 
 
 def test_a_value_of_another_type_than_declared_is_refused() -> None:

@@ -25,6 +25,7 @@ attempt, and an HMAC of them all (``django.core.signing``: the project's ``SECRE
 from __future__ import annotations
 
 import dataclasses
+import enum
 import datetime
 import decimal
 import inspect
@@ -383,10 +384,25 @@ class _Untyped(_Type):
         kind = type(value)
         if isinstance(value, Model) or (dataclasses.is_dataclass(value) and not isinstance(value, type)):
             return f"{short(value)} is a {kind.__module__}.{kind.__qualname__}: {self.rule}"
+        plain = next((base for base in _SUBCLASSED if isinstance(value, base)), None)
+        if plain is not None:  # a SafeString, an IntEnum's member, ...: it would come back plain
+            name = plain.__name__
+            if isinstance(value, enum.Enum):
+                what, convert = "an Enum member", "its .value"
+            else:
+                what, convert = f"{'an' if name[0] == 'i' else 'a'} {name} subclass", f"{name}(value)"
+            return (
+                f"{short(value)} is a {kind.__module__}.{kind.__qualname__}, {what}, which would reach "
+                f"the handler as a plain {name}; pass {convert} to queue it"
+            )
         return (
             f"{short(value)} is a {kind.__module__}.{kind.__qualname__}, which has no JSON form here; "
             f"queued handlers take {SUPPORTED}"
         )
+
+
+#: Types whose subclasses' instances are refused (the worker could only build the base class).
+_SUBCLASSED: Final = (str, int, float, list, tuple, dict)
 
 
 #: ``Any`` and ``object`` in an Event: no model instance, no dataclass (no class is declared).
