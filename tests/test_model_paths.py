@@ -525,6 +525,32 @@ def test_after_commit_deleted_handlers_see_the_deleted_rows_primary_key() -> Non
     assert seen == [("typed", pk), ("name", pk), ("observer", pk)]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_deleted_handlers_queued_behind_a_drain_see_the_primary_key() -> None:
+    """Gevent mode: a handler that deletes a row (an order cancelled: its reservation
+    goes) queues the row's deleted event behind the event under way, so it runs after
+    delete() returned, when Django has set the instance's primary key to None; the
+    handlers get a copy taken at the event. A delete outside a drain runs its handlers
+    during delete(), with the instance itself."""
+    queued = EventDispatcher(mode="gevent")
+    seen: list[Any] = []
+    on(Deleted[Order], dispatcher=queued)(lambda e: seen.append(("typed", e.instance.pk, e.instance)))
+    on(f"{ORDER}::deleted", dispatcher=queued)(lambda name, order: seen.append(("name", order.pk, order)))
+    doomed = Order.objects.create()
+    pk = doomed.pk
+    on("shop::cancelled", dispatcher=queued)(lambda name: doomed.delete())
+    queued.dispatch("shop::cancelled")
+    queued.clear_queue()
+    assert [entry[:2] for entry in seen] == [("typed", pk), ("name", pk)]
+    assert seen[0][2] is not doomed and seen[0][2] is seen[1][2]  # one copy, for every handler
+    assert doomed.pk is None  # the caller's instance, as Django left it
+    seen.clear()
+    other = Order.objects.create()
+    pk = other.pk
+    other.delete()  # no drain under way: the hub turn runs them, with the instance itself
+    assert seen == [("typed", pk, other), ("name", pk, other)]
+
+
 def test_a_deferred_json_field_edited_in_place_then_saved() -> None:
     seen: list[Any] = []
     on(Updated[Order])(lambda e: seen.append(e.changes))

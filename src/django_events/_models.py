@@ -33,6 +33,7 @@ from ._live import on_added
 from ._options import HandlerOptions, Options
 from ._routing import is_async
 from ._running import Context, afinish, current_context, finish
+from .delivery import gevent
 from .exceptions import describe
 
 if TYPE_CHECKING:
@@ -618,6 +619,8 @@ def _pre_delete(sender: type[Model], instance: Model, using: str, **kwargs: Any)
 
 
 def _post_delete(sender: type[Model], instance: Model, using: str, **kwargs: Any) -> None:
+    if gevent.draining():  # its handlers run after delete() returned: Django cleared the pk
+        instance = copy.copy(instance)
     _emit(sender, "deleted", instance, _Deleted, (using, instance, {}))
 
 

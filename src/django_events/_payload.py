@@ -25,9 +25,9 @@ attempt, and an HMAC of them all (``django.core.signing``: the project's ``SECRE
 from __future__ import annotations
 
 import dataclasses
-import enum
 import datetime
 import decimal
+import enum
 import inspect
 import json
 import math

@@ -63,6 +63,7 @@ __all__ = [
     "GeventDelivery",
     "drain",
     "drain_at_exit",
+    "draining",
     "exit_on_sigterm",
     "request_started_in_a_loop",
     "pending",
@@ -540,6 +541,13 @@ def _orphaned() -> list[ThreadQueue]:
         return []
     with _lock:
         return list(_orphans)
+
+
+def draining() -> bool:
+    """Whether a drain of the calling thread's queue (or its ASGI request's) is under way: an
+    event queued now waits for that drain's current event (``yield_to_handlers`` does not
+    run it)."""
+    return any(queue.lock.locked() for queue in _own())
 
 
 def drain(may_raise: bool) -> Exception | None:
