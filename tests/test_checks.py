@@ -13,11 +13,13 @@ from django_events.checks import (
     check_after_commit_aliases,
     check_costly_patterns,
     check_observers,
+    check_proxy_patterns,
     check_queued_handlers,
     check_queued_model_events,
     check_settings,
     unbounded_wildcards,
 )
+from tests.testapp.models import PriorityOrder
 
 
 def test_valid_settings_pass() -> None:
@@ -125,6 +127,32 @@ def test_a_queued_pattern_that_matches_model_events_a_worker_cannot_load() -> No
         "'events::db::tests::testapp::models::Customer::.*') matches "
         "'events::db::tests::testapp::models::Customer::creating': a worker loads"
     )
+
+
+def proxy_audit(name: str) -> None:
+    """A handler for the proxy-pattern check."""
+
+
+def test_a_pattern_naming_only_a_proxys_events_is_a_warning() -> None:
+    """PriorityOrder proxies Order: its saves dispatch Order's events, so a pattern naming
+    PriorityOrder's never matches one."""
+    d = EventDispatcher(mode="sync")
+    d.register(r"events::db::tests::testapp::models::PriorityOrder::created", proxy_audit)
+    d.register(r"events::db::tests::testapp::models::(Priority)?Order::created", proxy_audit)  # also Order's
+    d.register(r"events::db::.*::bulk_created", proxy_audit)  # a catch-all
+    messages = [m for m in check_proxy_patterns() if "proxy_audit" in m.msg]
+    assert [(m.id, m.obj) for m in messages] == [("django_events.W003", PriorityOrder)]
+    assert messages[0].msg == (
+        "handler tests.test_checks.proxy_audit listens to "
+        "'events::db::tests::testapp::models::PriorityOrder::created', which names events of the "
+        "proxy testapp.PriorityOrder: a proxy's saves and bulk calls dispatch the events of its "
+        "concrete model testapp.Order, so it never matches one."
+    )
+    assert messages[0].hint == (
+        "Name the concrete model instead, as in 'events::db::tests::testapp::models::Order::created': "
+        "the handler then gets the PriorityOrder instance when a PriorityOrder is saved."
+    )
+    assert "django_events.W003" in [m.id for m in checks.run_checks()]
 
 
 def test_a_pattern_with_two_unbounded_wildcards_is_a_warning() -> None:

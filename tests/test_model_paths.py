@@ -542,7 +542,8 @@ def test_deleted_handlers_queued_behind_a_drain_see_the_primary_key() -> None:
     queued.dispatch("shop::cancelled")
     queued.clear_queue()
     assert [entry[:2] for entry in seen] == [("typed", pk), ("name", pk)]
-    assert seen[0][2] is not doomed and seen[0][2] is seen[1][2]  # one copy, for every handler
+    assert seen[0][2] is not doomed
+    assert seen[0][2] is seen[1][2]  # one copy, for every handler
     assert doomed.pk is None  # the caller's instance, as Django left it
     seen.clear()
     other = Order.objects.create()

@@ -12,6 +12,7 @@ from django.core.checks import CheckMessage, Error, Warning, register
 
 from . import conf
 from ._bulk import BULK_ACTIONS, bulk_event_name, opted_in
+from ._events import path_from_class
 from ._live import live_registrations
 from ._models import ACTIONS, QUEUEABLE_ACTIONS, model_event_name, observer_app_problems
 
@@ -27,6 +28,7 @@ __all__ = [
     "check_bulk_events",
     "check_costly_patterns",
     "check_observers",
+    "check_proxy_patterns",
     "check_queued_handlers",
     "check_queued_model_events",
     "check_settings",
@@ -175,6 +177,37 @@ def check_bulk_events(app_configs: Sequence[AppConfig] | None = None, **kwargs: 
                         "or mix BulkEventsQuerySet into its QuerySet.",
                         obj=model,
                         id="django_events.W002",
+                    )
+                )
+    return found
+
+
+@register()
+def check_proxy_patterns(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """``django_events.W003``: a pattern that names a proxy model's events and none of its
+    concrete model's: a proxy's saves and bulk calls dispatch the concrete model's events,
+    so the pattern never matches one."""
+    patterns = [r for r in live_registrations() if isinstance(r.target, str)]
+    found: list[CheckMessage] = []
+    for model in apps.get_models():
+        concrete = model._meta.concrete_model
+        if not patterns or not model._meta.proxy or concrete is None:
+            continue
+        actions = (*ACTIONS, *BULK_ACTIONS)
+        names = [f"events::db::{path_from_class(model)}::{action}" for action in actions]
+        real = [f"events::db::{path_from_class(concrete)}::{action}" for action in actions]
+        for registration in patterns:
+            if any(map(registration.matches, names)) and not any(map(registration.matches, real)):
+                found.append(
+                    Warning(
+                        f"handler {registration.label} listens to {registration.target!r}, which names "
+                        f"events of the proxy {model._meta.label}: a proxy's saves and bulk calls "
+                        f"dispatch the events of its concrete model {concrete._meta.label}, so it "
+                        "never matches one.",
+                        hint=f"Name the concrete model instead, as in {real[1]!r}: the handler then "
+                        f"gets the {model.__qualname__} instance when a {model.__qualname__} is saved.",
+                        obj=model,
+                        id="django_events.W003",
                     )
                 )
     return found
