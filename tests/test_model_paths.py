@@ -415,6 +415,12 @@ def test_json_values_of_other_types_and_ordered_dicts_in_a_saves_changes() -> No
     assert seen == [({"a": ["x"]}, {"a": [None]}), ({"a": [None]}, {"b": 2})]
     assert type(seen[1][1]) is OrderedDict
     assert order.data == {"b": 2}
+    # outside a save, changes() since the last save: the kept value is no one's to edit
+    order.data = {"c": 3}
+    got = changes(order)["data"]
+    assert got == (OrderedDict(b=2), {"c": 3})
+    got[0]["b"] = "edited"
+    assert changes(order)["data"] == (OrderedDict(b=2), {"c": 3})
 
 
 # -- the check (W002) ---------------------------------------------------------------------------

@@ -291,10 +291,9 @@ def _same(old: Any, new: Any) -> bool:
     return bool(old == new)
 
 
-def _diff(before: dict[str, Any], now: dict[str, Any], kept: bool = False) -> dict[str, tuple[Any, Any]]:
-    """``{attname: (old, new)}`` of the values that differ (mutable ones as fresh copies;
-    with ``kept``, as they are frozen, for ``_fresh`` to copy at each reading: what a save
-    keeps for its handlers, each of which may edit what it gets)."""
+def _diff(before: dict[str, Any], now: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """``{attname: (old, new)}`` of the values that differ, as they are kept (frozen, or the
+    values themselves): ``_fresh`` gives each reader copies of its own."""
     changed = {}
     for name, old in before.items():
         new = now.get(name, _MISSING)
@@ -303,9 +302,8 @@ def _diff(before: dict[str, Any], now: dict[str, Any], kept: bool = False) -> di
         if type(old) is _Frozen or type(new) is _Frozen:
             if type(old) is type(new) and old.data == new.data:
                 continue  # the same bytes: the same value
-            thawed_old, thawed_new = _thaw(old), _thaw(new)
-            if not _same(thawed_old, thawed_new):
-                changed[name] = (old, new) if kept else (thawed_old, thawed_new)
+            if not _same(_thaw(old), _thaw(new)):
+                changed[name] = (old, new)
         elif new != old:
             changed[name] = (old, new)
     return changed
@@ -477,7 +475,7 @@ def _live_changes(instance: Model, save: _Save | None = None) -> dict[str, tuple
         attnames = _attnames(model, save.update_fields)
         kept: _Kept | None = instance.__dict__.get(_SNAPSHOT)
         before = {} if kept is None else kept.values
-    return _diff(before, _values(instance.__dict__, attnames))
+    return _fresh(_diff(before, _values(instance.__dict__, attnames)))
 
 
 class _Save(Context):
@@ -598,7 +596,7 @@ def _post_save(
         kept: _Kept | None = loaded.get(_SNAPSHOT)
         before = kept.values if kept is not None and kept.of(using, pk) else {}
         if not created:
-            changed = _diff(before, now, kept=True)
+            changed = _diff(before, now)
         # Kept: what the row holds now (after update_fields, the other fields as before); not
         # an expression (F("total") + 1): the row has its result, read when needed.
         row = now if created or update_fields is None else {**before, **now}
