@@ -276,18 +276,37 @@ def _thaw(value: Any) -> Any:
     return marshal.loads(value.data) if type(value) is _Frozen else value
 
 
+_NUMBERS: Final = (bool, int, float)
+
+
 def _same(old: Any, new: Any) -> bool:
     """Whether two thawed values (a JSONField's dicts and lists) are the same JSON: ``1``,
-    ``1.0`` and ``true`` compare equal in Python, and are three values in a row."""
-    if type(old) is not type(new):
-        if isinstance(old, (bool, int, float)) or isinstance(new, (bool, int, float)):
-            return False
-        return bool(old == new)
-    if type(old) is dict:
-        return old.keys() == new.keys() and all(_same(value, new[key]) for key, value in old.items())
-    if type(old) is list:
-        return len(old) == len(new) and all(_same(a, b) for a, b in zip(old, new, strict=True))
-    return bool(old == new)
+    ``1.0`` and ``true`` compare equal in Python, and are three values in a row.
+
+    Python's ``==`` (in C) first: what it tells apart differs as JSON too. Only values it
+    calls equal are walked, without recursion (a value nested hundreds of levels deep, which
+    ``json.loads`` and ``==`` take, would exceed the recursion limit), for a number that
+    stands where another type of number does."""
+    if old != new:
+        return False
+    pairs = [(old, new)]
+    while pairs:
+        a, b = pairs.pop()
+        kind = type(a)
+        if kind is not type(b):
+            if isinstance(a, _NUMBERS) or isinstance(b, _NUMBERS):
+                return False
+            continue
+        if kind is dict:  # (equal: the same keys)
+            items: Iterable[tuple[Any, Any]] = zip(a.values(), map(b.__getitem__, a), strict=True)
+        elif kind is list:  # (equal: the same length)
+            items = zip(a, b, strict=True)
+        else:
+            continue
+        for x, y in items:  # (a scalar of the same type as its peer: equal, nothing to see)
+            if type(x) is dict or type(x) is list or type(x) is not type(y):
+                pairs.append((x, y))
+    return True
 
 
 def _diff(before: dict[str, Any], now: dict[str, Any], kept: bool = False) -> dict[str, tuple[Any, Any]]:
