@@ -142,7 +142,6 @@ def test_an_after_commit_queued_handlers_refused_queue_refuses_the_dispatch_firs
     assert ran == []
 
 
-@pytest.mark.xfail(strict=True, reason="the hand-over's error replaced the handler's")
 @pytest.mark.django_db
 @override_settings(TASKS=STORE_DOWN)
 def test_a_failing_enqueue_does_not_hide_the_handler_error_raised_before_it() -> None:
@@ -169,7 +168,6 @@ def test_a_failing_enqueue_does_not_hide_the_handler_error_raised_before_it() ->
     assert any(isinstance(e, OSError) for e in chain), chain
 
 
-@pytest.mark.xfail(strict=True, reason="adispatch dropped the error its hand-over returned")
 @pytest.mark.django_db(transaction=True)
 @override_settings(TASKS=IMMEDIATE)
 def test_adispatch_raises_the_error_of_an_event_a_queued_handler_dispatched() -> None:
@@ -330,3 +328,16 @@ def test_a_dotted_autodiscover_name_whose_package_fails_to_import_raises(
     finally:
         for name in [n for n in sys.modules if n.startswith("attack2_app")]:
             del sys.modules[name]
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(TASKS=IMMEDIATE)
+def test_adispatch_hands_queued_handlers_over_after_an_immediate_handler_failed() -> None:
+    """With the raise policy, an immediate handler's error is raised once every group was
+    sent: the queued handler's task is still enqueued (as dispatch() does)."""
+    d = EventDispatcher(mode="sync", raise_handler_errors=True)
+    d.register("attack2::.*", record_any, queue=True)
+    d.register("attack2::.*", fail_in_process)
+    with pytest.raises(RuntimeError, match="in-process attack2::paid"):
+        asyncio.run(d.adispatch("attack2::paid"))
+    assert CALLS == [("attack2::paid", ())]
