@@ -124,7 +124,6 @@ def test_a_deeply_nested_json_value_that_only_changed_type_is_a_change() -> None
 # -- queued handlers: prepare and hand-over ----------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="an after_commit queued handler's queue was not placed at prepare")
 @pytest.mark.django_db
 @override_settings(TASKS=DUMMY_DEFAULT_ONLY)
 def test_an_after_commit_queued_handlers_refused_queue_refuses_the_dispatch_first() -> None:
