@@ -540,8 +540,20 @@ class _Deleted(_Save):
     __slots__ = ()
 
     def after_commit(self, args: tuple[Any, ...]) -> tuple[tuple[Any, ...], _Save]:
-        kept = copy.copy(self.instance)
+        kept = _copy_of(self.instance)
         return (kept,), _Deleted(self.database or DEFAULT_DB_ALIAS, kept, {})
+
+
+def _copy_of(instance: Model) -> Model:
+    """A shallow copy of a model instance as Django's own ``copy.copy`` makes it (its
+    ``__dict__``, its state and related-object cache copied), without the model's
+    ``__copy__`` (which may make a duplicate to save, without primary key) or its
+    ``__getstate__`` (which may refuse pickling): the delete must not fail for it."""
+    kept = Model.__new__(type(instance))
+    kept.__dict__.update(instance.__dict__)
+    kept._state = copy.copy(instance._state)
+    kept._state.fields_cache = dict(instance._state.fields_cache)
+    return kept
 
 
 def _emit(
