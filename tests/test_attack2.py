@@ -361,4 +361,5 @@ def test_the_deleted_copy_keeps_the_related_objects_the_instance_had_loaded() ->
         order.delete()
     ((kept, kept_pk, name),) = got
     assert (kept_pk, name, order.pk) == (pk, "Ada", None)
-    assert kept is not order and kept._state is not order._state
+    assert kept is not order
+    assert kept._state is not order._state
