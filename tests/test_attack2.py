@@ -271,7 +271,6 @@ def test_bulk_create_passes_keywords_of_a_queryset_it_is_mixed_with() -> None:
 # -- legacy repr -----------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="repr read __dict__ only")
 def test_a_legacy_event_with_slots_shows_its_attributes() -> None:
     """README: "repr(event) shows the fields" of a legacy event (its own __init__). One
     that declares __slots__ keeps its attributes there, not in __dict__: repr showed
