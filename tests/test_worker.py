@@ -301,14 +301,19 @@ def test_an_enqueue_that_fails_fails_the_dispatch() -> None:
 
 
 def test_an_enqueue_that_fails_after_the_commit_is_logged_and_stops_nothing(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     d = EventDispatcher(mode="sync")
-    d.register("worker::lost", queued.record_mail, queue="nowhere", after_commit=True)
+    d.register("worker::lost", queued.record_mail, queue=True, after_commit=True)
     later: list[str] = []
     with transaction.atomic():
         d.dispatch("worker::lost", 1)
         transaction.on_commit(lambda: later.append("ran"))
+
+        def store_down(*args: Any, **kwargs: Any) -> None:
+            raise OSError("the task store is down")
+
+        monkeypatch.setattr(type(deliver.get_backend()), "enqueue", store_down)  # at the commit
     assert later == ["ran"]  # the next on_commit callback still ran
     assert task_results() == []
     (record,) = [r for r in caplog.records if r.name == "django_events"]
@@ -317,7 +322,17 @@ def test_an_enqueue_that_fails_after_the_commit_is_logged_and_stops_nothing(
         "not be enqueued after the commit; it is lost"
     )
     assert record.exc_info is not None
-    assert "Queue 'nowhere' is not valid for backend" in str(record.exc_info[1])
+    assert "the task store is down" in str(record.exc_info[1])
+
+
+def test_an_after_commit_queued_handler_on_a_refused_queue_refuses_the_dispatch() -> None:
+    """Its queue is checked at the dispatch, as its payload is: not logged and lost after
+    the commit."""
+    d = EventDispatcher(mode="sync")
+    d.register("worker::lost", queued.record_mail, queue="nowhere", after_commit=True)
+    with transaction.atomic(), pytest.raises(Exception, match="Queue 'nowhere' is not valid for backend"):
+        d.dispatch("worker::lost", 1)
+    assert task_results() == []
 
 
 def test_a_retry_that_cannot_be_enqueued_is_logged(caplog: pytest.LogCaptureFixture) -> None:

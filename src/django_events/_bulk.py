@@ -102,7 +102,10 @@ def _check_create(model: type[models.Model], objs: list[Any], using: str, args: 
     handler = _queued_handler(name)
     if handler is None:
         return
-    call = inspect.signature(models.QuerySet.bulk_create).bind(None, objs, *args, **kwargs).arguments
+    try:
+        call = inspect.signature(models.QuerySet.bulk_create).bind(None, objs, *args, **kwargs).arguments
+    except TypeError:  # a QuerySet mixed in after this one takes arguments of its own
+        call = kwargs
     if call.get("ignore_conflicts"):
         why = "bulk_create(ignore_conflicts=True) leaves the primary keys of the rows it creates unset"
     elif not connections[using].features.can_return_rows_from_bulk_insert:

@@ -302,8 +302,13 @@ class EventDispatcher(_LegacyNames):
                     continue
                 found = await _hand_over_in_sync_thread(sending.send, self, steps, name, args, kwargs, None)
             error = error or found
-        for hand_over in hand_overs:
-            await _hand_over_in_sync_thread(hand_over)
+        try:
+            for hand_over in hand_overs:  # (what the queued handlers ran dispatched: its error)
+                found = await _hand_over_in_sync_thread(hand_over)
+                error = error or found
+        except Exception as exc:
+            _after(exc, error)
+            raise
         if error is not None:
             raise error
 
@@ -335,8 +340,12 @@ class EventDispatcher(_LegacyNames):
                 sending = _prepared(delivery, self, steps, name, args, kwargs, context, hand_overs)
                 found = sending.send(self, steps, name, args, kwargs, context) if sending else None
             error = error or found
-        for hand_over in hand_overs:
-            hand_over()
+        try:
+            for hand_over in hand_overs:
+                hand_over()
+        except Exception as exc:
+            _after(exc, error)
+            raise
         if error is not None:
             raise error
 
@@ -517,6 +526,20 @@ def _prepared(
         return cast("SendingDelivery", delivery)
     hand_overs.append(prepare(sink, steps, name, args, kwargs, context))
     return None
+
+
+def _after(raised: BaseException, error: Exception | None) -> None:
+    """A hand-over that failed after a handler's ``error`` (kept for the caller to raise):
+    the hand-over's error is raised, with the handler's error as the context of its chain's
+    first exception (the traceback shows both; neither was logged)."""
+    if error is None:
+        return
+    first, seen = raised, {id(raised)}
+    while (earlier := first.__cause__ or first.__context__) is not None and id(earlier) not in seen:
+        first = earlier
+        seen.add(id(first))
+    if first is not error:
+        first.__context__ = error
 
 
 class _Following:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import reprlib
@@ -175,5 +176,19 @@ class Event(_LegacyNames, metaclass=_EventMeta):
     def __repr__(self) -> str:
         """A legacy event (its own ``__init__``, not a dataclass) shows its attributes, as a
         dataclass shows its fields (a dataclass's own ``__repr__`` replaces this one)."""
-        fields = ", ".join(f"{key}={value!r}" for key, value in getattr(self, "__dict__", {}).items())
+        attributes = dict(getattr(self, "__dict__", {}))
+        for cls in type(self).__mro__:  # what __slots__ keep, set ones only
+            slots = cls.__dict__.get("__slots__", ())
+            for slot in (slots,) if isinstance(slots, str) else slots:
+                if slot not in ("__dict__", "__weakref__") and slot not in attributes:
+                    with contextlib.suppress(AttributeError):
+                        attributes[slot] = getattr(self, _mangled(cls, slot))
+        fields = ", ".join(f"{key}={value!r}" for key, value in attributes.items())
         return f"{type(self).__qualname__}({fields})"
+
+
+def _mangled(cls: type, name: str) -> str:
+    """A slot's attribute name: ``__x`` declared in class ``C`` is ``_C__x``."""
+    if name.startswith("__") and not name.endswith("__"):
+        return f"_{cls.__name__.lstrip('_')}{name}"
+    return name

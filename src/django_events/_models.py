@@ -277,18 +277,37 @@ def _thaw(value: Any) -> Any:
     return marshal.loads(value.data) if type(value) is _Frozen else value
 
 
+_NUMBERS: Final = (bool, int, float)
+
+
 def _same(old: Any, new: Any) -> bool:
     """Whether two thawed values (a JSONField's dicts and lists) are the same JSON: ``1``,
-    ``1.0`` and ``true`` compare equal in Python, and are three values in a row."""
-    if type(old) is not type(new):
-        if isinstance(old, (bool, int, float)) or isinstance(new, (bool, int, float)):
-            return False
-        return bool(old == new)
-    if type(old) is dict:
-        return old.keys() == new.keys() and all(_same(value, new[key]) for key, value in old.items())
-    if type(old) is list:
-        return len(old) == len(new) and all(_same(a, b) for a, b in zip(old, new, strict=True))
-    return bool(old == new)
+    ``1.0`` and ``true`` compare equal in Python, and are three values in a row.
+
+    Python's ``==`` (in C) first: what it tells apart differs as JSON too. Only values it
+    calls equal are walked, without recursion (a value nested hundreds of levels deep, which
+    ``json.loads`` and ``==`` take, would exceed the recursion limit), for a number that
+    stands where another type of number does."""
+    if old != new:
+        return False
+    pairs = [(old, new)]
+    while pairs:
+        a, b = pairs.pop()
+        kind = type(a)
+        if kind is not type(b):
+            if isinstance(a, _NUMBERS) or isinstance(b, _NUMBERS):
+                return False
+            continue
+        if kind is dict:  # (equal: the same keys)
+            items: Iterable[tuple[Any, Any]] = zip(a.values(), map(b.__getitem__, a), strict=True)
+        elif kind is list:  # (equal: the same length)
+            items = zip(a, b, strict=True)
+        else:
+            continue
+        for x, y in items:  # (a scalar of the same type as its peer: equal, nothing to see)
+            if type(x) is dict or type(x) is list or type(x) is not type(y):
+                pairs.append((x, y))
+    return True
 
 
 def _diff(before: dict[str, Any], now: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
@@ -520,8 +539,20 @@ class _Deleted(_Save):
     __slots__ = ()
 
     def after_commit(self, args: tuple[Any, ...]) -> tuple[tuple[Any, ...], _Save]:
-        kept = copy.copy(self.instance)
+        kept = _copy_of(self.instance)
         return (kept,), _Deleted(self.database or DEFAULT_DB_ALIAS, kept, {})
+
+
+def _copy_of(instance: Model) -> Model:
+    """A shallow copy of a model instance as Django's own ``copy.copy`` makes it (its
+    ``__dict__``, its state and related-object cache copied), without the model's
+    ``__copy__`` (which may make a duplicate to save, without primary key) or its
+    ``__getstate__`` (which may refuse pickling): the delete must not fail for it."""
+    kept = Model.__new__(type(instance))
+    kept.__dict__.update(instance.__dict__)
+    kept._state = copy.copy(instance._state)
+    kept._state.fields_cache = dict(instance._state.fields_cache)
+    return kept
 
 
 def _emit(

@@ -52,7 +52,7 @@ class TaskDelivery:
         from ..tasks import place
 
         payload = encode(args, kwargs, name=name)
-        placed = {step[2]: place(step[2]) for step in steps if not step[2].after_commit}
+        placed = {step[2]: place(step[2]) for step in steps}  # (after_commit ones too)
         event_alias = context.database if context is not None else None
         # Enqueued where Django allows the ORM: from async code, in a thread of its own.
         return functools.partial(
@@ -95,19 +95,22 @@ def _hand_over(
     for _handler, _takes_event, registration in steps:
         if registration.after_commit:
             alias = registration.commit_alias(event_alias)
-            when_committed(alias, _enqueue_after_commit(registration, name, payload))
+            when_committed(alias, _enqueue_after_commit(registration, name, payload, placed[registration]))
         else:
             enqueue(registration, name, payload, placed=placed[registration])
 
 
-def _enqueue_after_commit(registration: Registration, name: str, payload: str) -> Callable[[], None]:
-    """The on_commit callback that enqueues one task; a failure is logged (the data committed)."""
+def _enqueue_after_commit(
+    registration: Registration, name: str, payload: str, placed: Any
+) -> Callable[[], None]:
+    """The on_commit callback that enqueues one task (``placed``: checked by the backend at
+    the dispatch); a failure is logged (the data committed)."""
 
     def enqueue_after_commit() -> None:
         from ..tasks import enqueue
 
         try:
-            enqueue(registration, name, payload)
+            enqueue(registration, name, payload, placed=placed)
         except Exception:
             logger.exception(
                 "queued handler %s: the task for event %r could not be enqueued after the commit; it is lost",
