@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Final, Generic, Literal, TypeVar, get_arg
 from uuid import UUID
 
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.db.models import Manager, Model
+from django.db.models import JSONField, Manager, Model
 from django.db.models.signals import (
     class_prepared,
     post_delete,
@@ -310,9 +310,10 @@ def _same(old: Any, new: Any) -> bool:
     return True
 
 
-def _diff(before: dict[str, Any], now: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+def _diff(before: dict[str, Any], now: dict[str, Any], json: frozenset[str]) -> dict[str, tuple[Any, Any]]:
     """``{attname: (old, new)}`` of the values that differ, as they are kept (frozen, or the
-    values themselves): ``_fresh`` gives each reader copies of its own."""
+    values themselves): ``_fresh`` gives each reader copies of its own. ``json``: the
+    JSONFields' attnames, whose ``1``, ``1.0`` and ``true`` differ (an IntegerField's do not)."""
     changed = {}
     for name, old in before.items():
         new = now.get(name, _MISSING)
@@ -323,9 +324,22 @@ def _diff(before: dict[str, Any], now: dict[str, Any]) -> dict[str, tuple[Any, A
                 continue  # the same bytes: the same value
             if not _same(_thaw(old), _thaw(new)):
                 changed[name] = (old, new)
-        elif new != old:
+        elif new != old or (type(new) is not type(old) and name in json and not _same(old, new)):
             changed[name] = (old, new)
     return changed
+
+
+def _json_attnames(model: type[Model]) -> frozenset[str]:
+    """The attnames of ``model``'s JSONFields."""
+    found = _json_fields.get(model)
+    if found is None:
+        found = _json_fields[model] = frozenset(
+            field.attname for field in model._meta.concrete_fields if isinstance(field, JSONField)
+        )
+    return found
+
+
+_json_fields: dict[type[Model], frozenset[str]] = {}
 
 
 def _fresh(changes: dict[str, tuple[Any, Any]]) -> dict[str, tuple[Any, Any]]:
@@ -494,7 +508,7 @@ def _live_changes(instance: Model, save: _Save | None = None) -> dict[str, tuple
         attnames = _attnames(model, save.update_fields)
         kept: _Kept | None = instance.__dict__.get(_SNAPSHOT)
         before = {} if kept is None else kept.values
-    return _fresh(_diff(before, _values(instance.__dict__, attnames)))
+    return _fresh(_diff(before, _values(instance.__dict__, attnames), _json_attnames(model)))
 
 
 class _Save(Context):
@@ -627,7 +641,7 @@ def _post_save(
         kept: _Kept | None = loaded.get(_SNAPSHOT)
         before = kept.values if kept is not None and kept.of(using, pk) else {}
         if not created:
-            changed = _diff(before, now)
+            changed = _diff(before, now, _json_attnames(sender))
         # Kept: what the row holds now (after update_fields, the other fields as before); not
         # an expression (F("total") + 1): the row has its result, read when needed.
         row = now if created or update_fields is None else {**before, **now}
