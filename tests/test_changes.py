@@ -5,10 +5,12 @@ transaction they were kept in can still commit, or once it did."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import gc
 import pickle
 import weakref
+from decimal import Decimal
 from typing import Any
 
 import django
@@ -537,3 +539,33 @@ def test_a_rolled_back_transactions_callbacks_are_not_kept_alive_by_an_instance(
     assert Order.objects.get(pk=order.pk).status == "new"
     assert alive() is None
     assert order.status == "paid"  # (the instance lives on)
+
+
+def _nested(depth: int, leaf: object) -> object:
+    value: object = leaf
+    for _ in range(depth):
+        value = {"a": [value]}
+    return value
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "same"),
+    [
+        ({"a": [1, {"b": 2}]}, {"a": [1, {"b": 2}]}, True),
+        ({"a": 1, "b": 2}, {"b": 2, "a": 1}, True),  # JSON objects: their key order is no change
+        ({"a": 1}, {"a": True}, False),
+        ([1], [1.0], False),
+        (1, True, False),  # a whole JSONField value
+        (Decimal("1.0"), 1, False),  # (a decoder's Decimal: "1.0" and "1" are two texts)
+        (collections.OrderedDict(a=1), {"a": True}, False),  # a mapping of another type is walked
+        (["x"], [mark_safe("x")], True),  # equal, no numbers: as == says
+        ({"a": [1]}, {"a": [2]}, False),
+        (_nested(400, 1), _nested(400, 1), True),  # 800 containers: no recursion of its own
+        (_nested(400, 1), _nested(400, True), False),
+    ],
+    ids=lambda value: type(value).__name__,
+)
+def test_json_values_are_the_same_when_their_json_is(old: object, new: object, same: bool) -> None:
+    """What a save's changes compare (a JSONField's thawed values): 1, 1.0 and true are three
+    JSON values, which Python calls equal."""
+    assert _models._same(old, new) is same

@@ -534,12 +534,11 @@ def _after(raised: BaseException, error: Exception | None) -> None:
     first exception (the traceback shows both; neither was logged)."""
     if error is None:
         return
-    first, seen = raised, {id(raised)}
+    first, seen = raised, {id(raised), id(error)}
     while (earlier := first.__cause__ or first.__context__) is not None and id(earlier) not in seen:
         first = earlier
         seen.add(id(first))
-    if first is not error:
-        first.__context__ = error
+    first.__context__ = error
 
 
 class _Following:

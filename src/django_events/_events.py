@@ -180,7 +180,7 @@ class Event(_LegacyNames, metaclass=_EventMeta):
         for cls in type(self).__mro__:  # what __slots__ keep, set ones only
             slots = cls.__dict__.get("__slots__", ())
             for slot in (slots,) if isinstance(slots, str) else slots:
-                if slot not in ("__dict__", "__weakref__") and slot not in attributes:
+                if slot not in attributes:  # (one a subclass declares again: its own)
                     with contextlib.suppress(AttributeError):
                         attributes[slot] = getattr(self, _mangled(cls, slot))
         fields = ", ".join(f"{key}={value!r}" for key, value in attributes.items())

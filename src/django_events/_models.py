@@ -293,20 +293,17 @@ def _same(old: Any, new: Any) -> bool:
     pairs = [(old, new)]
     while pairs:
         a, b = pairs.pop()
-        kind = type(a)
-        if kind is not type(b):
-            if isinstance(a, _NUMBERS) or isinstance(b, _NUMBERS):
-                return False
-            continue
-        if kind is dict:  # (equal: the same keys)
-            items: Iterable[tuple[Any, Any]] = zip(a.values(), map(b.__getitem__, a), strict=True)
-        elif kind is list:  # (equal: the same length)
+        if type(a) is not type(b) and (isinstance(a, _NUMBERS) or isinstance(b, _NUMBERS)):
+            return False
+        items: Iterable[tuple[Any, Any]]
+        if isinstance(a, dict):  # (equal: a mapping with the same keys)
+            items = zip(a.values(), map(b.__getitem__, a), strict=True)
+        elif isinstance(a, list):  # (equal: as long)
             items = zip(a, b, strict=True)
         else:
-            continue
-        for x, y in items:  # (a scalar of the same type as its peer: equal, nothing to see)
-            if type(x) is dict or type(x) is list or type(x) is not type(y):
-                pairs.append((x, y))
+            continue  # equal values that are no numbers, of two types (a str and a str subclass)
+        # (two scalars of one type, equal: nothing to see)
+        pairs.extend((x, y) for x, y in items if type(x) is not type(y) or isinstance(x, (dict, list)))
     return True
 
 
