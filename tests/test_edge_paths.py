@@ -184,6 +184,7 @@ def test_a_failing_enqueue_does_not_hide_the_handler_error_raised_before_it(how:
         raise ValueError("the immediate handler failed")
 
     d.register("edge::.*", immediate)
+
     def send() -> None:
         if how == "dispatch":
             d.dispatch("edge::paid")
