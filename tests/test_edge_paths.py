@@ -7,6 +7,7 @@ Each test states what a user does and what Django's semantics or README promise.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import importlib
 import sys
@@ -31,6 +32,7 @@ from django_events import (
     observe_model,
     on,
 )
+from django_events.apps import autodiscover
 from django_events.tasks import InvalidTaskError
 from tests.testapp.models import Item, Order
 
@@ -349,30 +351,13 @@ def test_a_dotted_autodiscover_name_whose_package_fails_to_import_raises(
     looks for ``app.events.handlers`` by importing ``app.events``, which raises
     ModuleNotFoundError, which it reads as "no such module": the app's handlers were
     skipped in silence, never registered."""
-    from django_events.apps import autodiscover
-
-    package = tmp_path / "edge_app"
-    (package / "events").mkdir(parents=True)
-    (package / "__init__.py").write_text("")
-    (package / "events" / "__init__.py").write_text("import edge_not_installed_dependency\n")
-    (package / "events" / "handlers.py").write_text("LOADED = True\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    edge_app = importlib.import_module("edge_app")
-
-    class Config:
-        name = "edge_app"
-        module = edge_app
-
-    monkeypatch.setattr(apps, "get_app_configs", lambda: [Config()])
-    try:
-        with (
-            override_settings(DJANGO_EVENTS={"AUTODISCOVER": ["events.handlers"]}),
-            pytest.raises(ModuleNotFoundError, match="edge_not_installed_dependency"),
-        ):
-            autodiscover()
-    finally:
-        for name in [n for n in sys.modules if n.startswith("edge_app")]:
-            del sys.modules[name]
+    files = {"events/__init__.py": "import edge_not_installed_dependency\n", "events/handlers.py": "X = 1\n"}
+    with (
+        only_the_app(tmp_path, monkeypatch, files),
+        override_settings(DJANGO_EVENTS={"AUTODISCOVER": ["events.handlers"]}),
+        pytest.raises(ModuleNotFoundError, match="edge_not_installed_dependency"),
+    ):
+        autodiscover()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -425,8 +410,16 @@ def test_the_deleted_copy_keeps_the_related_objects_the_instance_had_loaded() ->
 def test_a_dotted_autodiscover_name_skips_what_an_app_does_not_have(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: dict[str, str], imported: bool
 ) -> None:
-    from django_events.apps import autodiscover
+    with (
+        only_the_app(tmp_path, monkeypatch, files),
+        override_settings(DJANGO_EVENTS={"AUTODISCOVER": ["events.handlers"]}),
+    ):
+        assert autodiscover() == (["edge_app.events.handlers"] if imported else [])
 
+
+@contextlib.contextmanager
+def only_the_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: dict[str, str]) -> Iterator[None]:
+    """An installed app ``edge_app`` (the only one) made of ``files``, gone afterwards."""
     package = tmp_path / "edge_app"
     package.mkdir()
     (package / "__init__.py").write_text("")
@@ -442,8 +435,7 @@ def test_a_dotted_autodiscover_name_skips_what_an_app_does_not_have(
 
     monkeypatch.setattr(apps, "get_app_configs", lambda: [Config()])
     try:
-        with override_settings(DJANGO_EVENTS={"AUTODISCOVER": ["events.handlers"]}):
-            assert autodiscover() == (["edge_app.events.handlers"] if imported else [])
+        yield
     finally:
         for name in [n for n in sys.modules if n.startswith("edge_app")]:
             del sys.modules[name]
