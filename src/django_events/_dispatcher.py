@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import weakref
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
@@ -20,6 +19,7 @@ from typing_extensions import ParamSpec, Unpack
 
 from . import _events, conf
 from ._events import Event
+from ._live import Alive
 from ._options import HandlerOptions, Options
 from ._routing import HandlerTable, Registration, Route, Target, check_handler, check_target
 from ._running import Context, Step, arun, run
@@ -43,8 +43,8 @@ _allocate_lock = get_original("_thread", "allocate_lock")
 
 _run_in_sync_thread = sync_to_async(functools.partial(gevent.then_settle, run), thread_sensitive=True)
 _hand_over_in_sync_thread = sync_to_async(gevent.then_settle, thread_sensitive=True)
-_live: weakref.WeakSet[EventDispatcher] = weakref.WeakSet()
-_live_lock = _allocate_lock()  # a WeakSet cannot be copied while another thread adds to it
+#: Every dispatcher made, remembered weakly.
+_live: Alive[EventDispatcher] = Alive()
 
 
 class EventDispatcher(_LegacyNames):
@@ -90,8 +90,7 @@ class EventDispatcher(_LegacyNames):
         #: Whether a model event gives the hub a turn (gevent mode, or it is decided then).
         self._turns = False
         self.settle()
-        with _live_lock:
-            _live.add(self)
+        _live.add(self)
 
     def __repr__(self) -> str:
         return f"<EventDispatcher mode={self.mode!r} handlers={len(self._table.registrations)}>"
@@ -574,8 +573,7 @@ def get_dispatcher(value: object) -> EventDispatcher:
 
 def live_dispatchers() -> list[EventDispatcher]:
     """Every EventDispatcher instance that is still referenced."""
-    with _live_lock:
-        return list(_live)
+    return _live.alive()
 
 
 def settle_all() -> None:

@@ -5,29 +5,63 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from gevent.monkey import get_original
 
 if TYPE_CHECKING:
     from ._routing import HandlerTable, Registration
 
-__all__ = ["add_table", "added", "live_registrations", "on_added", "tables"]
+__all__ = ["Alive", "add_table", "added", "live_registrations", "on_added", "tables"]
 
-_tables: weakref.WeakSet[HandlerTable] = weakref.WeakSet()
-# A real lock: a WeakSet cannot be copied while another thread adds to it.
-_lock = get_original("_thread", "allocate_lock")()
+_T = TypeVar("_T")
+
+
+class Alive(Generic[_T]):
+    """Objects remembered weakly, listed from any thread. Not a WeakSet: its weak
+    references' callbacks run in whichever thread collects an object, without a lock, and
+    change the set while another thread lists it ("Set changed size during iteration").
+    These references have no callback: dead ones go when the objects are listed, or when
+    their number doubles."""
+
+    def __init__(self) -> None:
+        self._refs: dict[int, weakref.ref[_T]] = {}
+        # A real lock, also in a monkey-patched process: a greenlet switch cannot come inside.
+        self._lock = get_original("_thread", "allocate_lock")()
+        self._prune_at = 64
+
+    def add(self, item: _T) -> None:
+        with self._lock:
+            self._refs[id(item)] = weakref.ref(item)  # (a dead one's id may come again: replaced)
+            if len(self._refs) >= self._prune_at:
+                self._prune_at = 2 * len(self._pruned()) + 64
+
+    def alive(self) -> list[_T]:
+        """The objects still referenced, in the order they were added."""
+        with self._lock:
+            return self._pruned()
+
+    def _pruned(self) -> list[_T]:
+        found = []
+        for key, ref in list(self._refs.items()):
+            item = ref()
+            if item is None:
+                del self._refs[key]
+            else:
+                found.append(item)
+        return found
+
+
+_tables: Alive[HandlerTable] = Alive()
 
 
 def add_table(table: HandlerTable) -> None:
-    with _lock:
-        _tables.add(table)
+    _tables.add(table)
 
 
 def tables() -> list[HandlerTable]:
     """Every live table."""
-    with _lock:
-        return list(_tables)
+    return _tables.alive()
 
 
 def live_registrations() -> Iterator[Registration]:
