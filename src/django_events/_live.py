@@ -27,12 +27,17 @@ class Alive(Generic[_T]):
     def __init__(self) -> None:
         self._refs: dict[int, weakref.ref[_T]] = {}
         # A real lock, also in a monkey-patched process: a greenlet switch cannot come inside.
-        self._lock = get_original("_thread", "allocate_lock")()
+        # Reentrant: a collection may run at any allocation inside, and an object's __del__
+        # then add another (one that makes a dispatcher) in the thread that holds it.
+        self._lock = get_original("_thread", "RLock")()
         self._prune_at = 64
 
     def add(self, item: _T) -> None:
+        key = id(item)
         with self._lock:
-            self._refs[id(item)] = weakref.ref(item)  # (a dead one's id may come again: replaced)
+            # (a dead one's id may come again: its entry goes, the new one is listed last)
+            self._refs.pop(key, None)
+            self._refs[key] = weakref.ref(item)
             if len(self._refs) >= self._prune_at:
                 self._prune_at = 2 * len(self._pruned()) + 64
 
@@ -46,7 +51,9 @@ class Alive(Generic[_T]):
         for key, ref in list(self._refs.items()):
             item = ref()
             if item is None:
-                del self._refs[key]
+                # (unless a collection inside meanwhile added a new object with that id)
+                if self._refs.get(key) is ref:
+                    del self._refs[key]
             else:
                 found.append(item)
         return found

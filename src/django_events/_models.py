@@ -321,7 +321,7 @@ def _diff(before: dict[str, Any], now: dict[str, Any], json: frozenset[str]) -> 
                 continue  # the same bytes: the same value
             if not _same(_thaw(old), _thaw(new)):
                 changed[name] = (old, new)
-        elif new != old or (type(new) is not type(old) and name in json and not _same(old, new)):
+        elif new != old or (name in json and not _same(old, new)):  # (1 -> true; an OrderedDict's)
             changed[name] = (old, new)
     return changed
 
@@ -660,7 +660,7 @@ def _pre_delete(sender: type[Model], instance: Model, using: str, **kwargs: Any)
 
 def _post_delete(sender: type[Model], instance: Model, using: str, **kwargs: Any) -> None:
     if gevent.draining():  # its handlers run after delete() returned: Django cleared the pk
-        instance = copy.copy(instance)
+        instance = _copy_of(instance)  # (not the model's __copy__ or __getstate__)
     _emit(sender, "deleted", instance, _Deleted, (using, instance, {}))
 
 

@@ -384,13 +384,15 @@ class _Untyped(_Type):
         kind = type(value)
         if isinstance(value, Model) or (dataclasses.is_dataclass(value) and not isinstance(value, type)):
             return f"{short(value)} is a {kind.__module__}.{kind.__qualname__}: {self.rule}"
-        plain = next((base for base in _SUBCLASSED if isinstance(value, base)), None)
-        if plain is not None:  # a SafeString, an IntEnum's member, ...: it would come back plain
+        # (a SafeString, an IntEnum's member, freezegun's datetime...: it would come back plain)
+        plain = next((base for base in (*_SUBCLASSED, *_SCALARS) if isinstance(value, base)), None)
+        if plain is not None:
             name = plain.__name__
             if isinstance(value, enum.Enum):
                 what, convert = "an Enum member", "its .value"
             else:
-                what, convert = f"{'an' if name[0] == 'i' else 'a'} {name} subclass", f"{name}(value)"
+                what = f"{'an' if name[0] == 'i' else 'a'} {name} subclass"
+                convert = f"{name}(value)" if plain in _SUBCLASSED else f"a plain {name}"
             return (
                 f"{short(value)} is a {kind.__module__}.{kind.__qualname__}, {what}, which would reach "
                 f"the handler as a plain {name}; pass {convert} to queue it"
