@@ -1,4 +1,4 @@
-"""Attacks on Alive (weakly remembered objects), the deleted copy behind a drain, JSON
+"""Alive (weakly remembered objects), the deleted copy behind a drain, JSON
 change detection, payload hints and W003."""
 
 from __future__ import annotations
@@ -247,12 +247,12 @@ class Money(Decimal):
     [
         (
             FakeDatetime(2024, 1, 1),
-            "is a tests.test_attack3.FakeDatetime, a datetime subclass, which would reach the handler "
-            "as a plain datetime; pass a plain datetime to queue it",
+            "is a tests.test_alive_and_copies.FakeDatetime, a datetime subclass, which would reach the "
+            "handler as a plain datetime; pass a plain datetime to queue it",
         ),
         (
             Money("1.5"),
-            "is a tests.test_attack3.Money, a Decimal subclass, which would reach the handler as a "
+            "is a tests.test_alive_and_copies.Money, a Decimal subclass, which would reach the handler as a "
             "plain Decimal; pass a plain Decimal to queue it",
         ),
     ],
