@@ -58,6 +58,11 @@ def bulk_event_name(model: type[models.Model], action: str) -> str:
     return f"events::db::{path_from_class(model)}::{action}"
 
 
+def _dispatched_name(model: type[models.Model], action: str) -> str:
+    """The name a bulk call on ``model`` dispatches (a proxy's: its concrete model's)."""
+    return bulk_event_name(model._meta.concrete_model or model, action)
+
+
 def _send(model: type[models.Model], action: str, args: tuple[Any, ...], using: str) -> None:
     """Dispatch one batch event to every dispatcher where something listens to it or records
     it (a proxy's are its concrete model's, as for saves), with the call's database: an
@@ -65,14 +70,14 @@ def _send(model: type[models.Model], action: str, args: tuple[Any, ...], using: 
     dispatches nothing."""
     if not args[0]:
         return
-    name = bulk_event_name(model._meta.concrete_model or model, action)
+    name = _dispatched_name(model, action)
     for target in live_dispatchers():
         if target.recorded or target.resolve(name):
             target.dispatch_in(name, args, {"using": using}, Context(using))
 
 
 def _listened(model: type[models.Model], action: str) -> bool:
-    name = bulk_event_name(model._meta.concrete_model or model, action)
+    name = _dispatched_name(model, action)
     return any(target.recorded or target.resolve(name) for target in live_dispatchers())
 
 
@@ -88,7 +93,7 @@ def _queued_handler(name: str) -> str | None:
 def _check_update(model: type[models.Model], values: dict[str, Any], using: str) -> None:
     """Before the write: a queued handler of the call's event needs the values' JSON form
     (an expression such as ``F("n") + 1`` has none), so the call fails before it wrote."""
-    name = bulk_event_name(model._meta.concrete_model or model, "queryset_updated")
+    name = _dispatched_name(model, "queryset_updated")
     if _queued_handler(name) is not None:
         encode(([], values), {"using": using}, name=name)
 
@@ -98,7 +103,7 @@ def _check_create(model: type[models.Model], objs: list[Any], using: str, args: 
     key, which rows whose keys the database does not hand back cannot give."""
     if all(obj.pk is not None for obj in objs):
         return
-    name = bulk_event_name(model._meta.concrete_model or model, "bulk_created")
+    name = _dispatched_name(model, "bulk_created")
     handler = _queued_handler(name)
     if handler is None:
         return
